@@ -1,0 +1,1 @@
+//! tx-data (being written).

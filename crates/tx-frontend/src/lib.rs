@@ -1,0 +1,1 @@
+//! tx-frontend (being written).

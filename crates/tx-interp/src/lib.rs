@@ -1,0 +1,1 @@
+//! tx-interp (being written).

@@ -1,0 +1,1 @@
+fn main() -> std::process::ExitCode { tx_cli::main() }
