@@ -1,1 +1,231 @@
-//! tx (being written).
+//! # tx: a symbolic tensor-expression compiler
+//!
+//! Write a model as a `.tx` program, or build the same graph in Rust with
+//! operator overloading, and evaluate it on [`ndarray`] arrays.
+//!
+//! From source:
+//! ```
+//! let program = tx::compile("input x : f32[N]\noutput y = tanh(x) * 2").unwrap();
+//! let x = tx::Tensor::F32(ndarray::arr1(&[0.0f32, 1.0]).into_dyn());
+//! let outputs = program.run(&[("x", x)]).unwrap();
+//! assert_eq!(outputs[0].0, "y");
+//! ```
+//!
+//! From Rust:
+//! ```
+//! use tx::{DType, GraphBuilder, Init};
+//! let g = GraphBuilder::new();
+//! let x = g.input("x", DType::F32, ["B".into(), 3.into()]);
+//! let w = g.param("w", DType::F32, [3.into(), 2.into()], Init::Glorot { gain: 1.0, seed: 1 });
+//! let b = g.param("b", DType::F32, [2.into()], Init::Fill(0.0));
+//! let h = (x.matmul(&w) + &b).tanh();
+//! let f = tx::function(&g).outputs([&h]).compile().unwrap();
+//! let out = f.call(&[tx::Tensor::F32(ndarray::Array2::<f32>::ones((4, 3)).into_dyn())]).unwrap();
+//! assert_eq!(out[0].shape(), &[4, 2]);
+//! ```
+//!
+//! The crates behind this facade are re-exported as [`ir`] (the graph),
+//! [`syntax`] (the language) and [`interp`] (the reference interpreter).
+
+mod builder;
+
+use std::fmt;
+
+pub use builder::{FunctionBuilder, GraphBuilder, Var, concat, function, where_};
+pub use tx_interp as interp;
+pub use tx_interp::EvalError;
+pub use tx_ir as ir;
+pub use tx_ir::{DType, Dim, Graph, Init, Model, NodeId, Shape, Type};
+pub use tx_syntax as syntax;
+pub use tx_syntax::Diagnostic;
+pub use tx_tensor::Tensor;
+
+/// Everything that can go wrong through the API.
+#[derive(Debug)]
+pub enum Error {
+    /// The `.tx` source has errors; the message is rendered like rustc's.
+    Compile { diagnostics: Vec<Diagnostic>, rendered: String },
+    /// A graph built in Rust is ill-typed: the first problem found.
+    Build(String),
+    /// Evaluation failed (wrong inputs, runtime errors).
+    Eval(EvalError),
+    /// A call with the wrong number of arguments, an unknown name, ...
+    Call(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Compile { rendered, .. } => f.write_str(rendered.trim_end()),
+            Error::Build(message) | Error::Call(message) => f.write_str(message),
+            Error::Eval(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<EvalError> for Error {
+    fn from(e: EvalError) -> Error {
+        Error::Eval(e)
+    }
+}
+
+/// Compiles `.tx` source (named `<source>` in messages).
+pub fn compile(source: &str) -> Result<Program, Error> {
+    compile_named(source, "<source>")
+}
+
+/// Compiles a `.tx` file.
+pub fn compile_file(path: impl AsRef<std::path::Path>) -> Result<Program, Error> {
+    let path = path.as_ref();
+    let source = std::fs::read_to_string(path).map_err(|e| Error::Call(format!("cannot read `{}`: {e}", path.display())))?;
+    compile_named(&source, &path.display().to_string())
+}
+
+fn compile_named(source: &str, name: &str) -> Result<Program, Error> {
+    let compiled = tx_frontend::compile(source);
+    match compiled.model {
+        Some(model) => Ok(Program::new(model)),
+        None => {
+            let rendered = compiled.diagnostics.iter().map(|d| tx_syntax::render(d, name, source)).collect();
+            Err(Error::Compile { diagnostics: compiled.diagnostics, rendered })
+        }
+    }
+}
+
+/// A compiled `.tx` program with its parameter values.
+#[derive(Clone, Debug)]
+pub struct Program {
+    model: Model,
+    params: Vec<(String, Tensor)>,
+}
+
+impl Program {
+    fn new(model: Model) -> Program {
+        let params = tx_interp::init_params(&model.graph);
+        Program { model, params }
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.model.graph
+    }
+
+    /// The names `run` evaluates: the declared outputs, or else `loss` and
+    /// the metrics.
+    pub fn output_names(&self) -> Vec<String> {
+        self.targets().into_iter().map(|(n, _)| n).collect()
+    }
+
+    fn targets(&self) -> Vec<(String, NodeId)> {
+        let outputs = self.model.graph.outputs();
+        if !outputs.is_empty() {
+            return outputs.to_vec();
+        }
+        let mut targets: Vec<(String, NodeId)> = self.model.loss.map(|l| ("loss".to_string(), l)).into_iter().collect();
+        targets.extend(self.model.metrics.iter().cloned());
+        targets
+    }
+
+    /// Evaluates the outputs on the reference interpreter.
+    pub fn run(&self, inputs: &[(&str, Tensor)]) -> Result<Vec<(String, Tensor)>, Error> {
+        let names: Vec<String> = self.output_names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let values = self.evaluate(inputs, &names)?;
+        Ok(names.iter().map(|n| n.to_string()).zip(values).collect())
+    }
+
+    /// Evaluates named values: outputs, `loss`, metrics, layers.
+    pub fn evaluate(&self, inputs: &[(&str, Tensor)], names: &[&str]) -> Result<Vec<Tensor>, Error> {
+        let mut nodes = Vec::with_capacity(names.len());
+        for name in names {
+            let node = self
+                .model
+                .graph
+                .outputs()
+                .iter()
+                .chain(&self.model.metrics)
+                .find(|(n, _)| n == name)
+                .map(|(_, id)| *id)
+                .or_else(|| if *name == "loss" { self.model.loss } else { None })
+                .or_else(|| self.model.layers.iter().find(|l| l.name == *name).map(|l| l.node))
+                .ok_or_else(|| Error::Call(format!("the program has no output, metric or layer named `{name}`")))?;
+            nodes.push(node);
+        }
+        let inputs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (*n, t)).collect();
+        let params: Vec<(&str, &Tensor)> = self.params.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        Ok(tx_interp::evaluate(&self.model.graph, &inputs, &params, &nodes)?)
+    }
+
+    /// The current value of a parameter.
+    pub fn param(&self, name: &str) -> Option<&Tensor> {
+        self.params.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    /// Replaces a parameter's value; its type must match the declaration.
+    pub fn set_param(&mut self, name: &str, value: Tensor) -> Result<(), Error> {
+        set_param(&self.model.graph, &mut self.params, name, value)
+    }
+}
+
+fn set_param(graph: &Graph, params: &mut [(String, Tensor)], name: &str, value: Tensor) -> Result<(), Error> {
+    let info = graph.param_named(name).ok_or_else(|| Error::Call(format!("there is no parameter named `{name}`")))?;
+    let declared = graph.ty(info.node);
+    if value.ty() != *declared {
+        return Err(Error::Call(format!("parameter `{name}` is {declared}, but the new value is {}", value.ty())));
+    }
+    if let Some(slot) = params.iter_mut().find(|(n, _)| n == name) {
+        slot.1 = value;
+    }
+    Ok(())
+}
+
+/// A graph compiled once and called many times: inputs in declaration
+/// order, outputs in the order they were asked for.
+#[derive(Clone, Debug)]
+pub struct Function {
+    graph: Graph,
+    outputs: Vec<NodeId>,
+    params: Vec<(String, Tensor)>,
+}
+
+impl Function {
+    fn new(graph: Graph, outputs: Vec<NodeId>) -> Function {
+        let params = tx_interp::init_params(&graph);
+        Function { graph, outputs, params }
+    }
+
+    /// Calls the function with one value per input, in declaration order.
+    pub fn call(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, Error> {
+        let declared = self.graph.inputs();
+        if inputs.len() != declared.len() {
+            return Err(Error::Call(format!("the function takes {} inputs, got {}", declared.len(), inputs.len())));
+        }
+        let named: Vec<(&str, &Tensor)> = declared
+            .iter()
+            .zip(inputs)
+            .map(|(&id, t)| match &self.graph.node(id).op {
+                tx_ir::Op::Input { name, .. } => (name.as_str(), t),
+                _ => unreachable!("graph inputs are input nodes"),
+            })
+            .collect();
+        let params: Vec<(&str, &Tensor)> = self.params.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        Ok(tx_interp::evaluate(&self.graph, &named, &params, &self.outputs)?)
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn param(&self, name: &str) -> Option<&Tensor> {
+        self.params.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    pub fn set_param(&mut self, name: &str, value: Tensor) -> Result<(), Error> {
+        set_param(&self.graph, &mut self.params, name, value)
+    }
+}

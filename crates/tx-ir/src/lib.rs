@@ -7,6 +7,7 @@
 //! syntax, of ndarray, of egg or of Cranelift. Passes that use those live in
 //! their own crates and talk to the graph through this API.
 
+pub mod compose;
 pub mod graph;
 pub mod infer;
 pub mod model;

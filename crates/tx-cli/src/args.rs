@@ -1,0 +1,73 @@
+//! The command line, declared with clap's derive.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "tx", version, about = "tx: a symbolic tensor-expression compiler", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a .tx file and print its diagnostics.
+    Check {
+        /// The .tx file.
+        file: PathBuf,
+        /// Also print an intermediate form.
+        #[arg(long, value_enum)]
+        emit: Option<Emit>,
+    },
+    /// Evaluate a program's outputs on the reference interpreter.
+    Run(RunArgs),
+    /// Print a program's graph.
+    Graph {
+        /// The .tx file.
+        file: PathBuf,
+        /// text: one node per line; dot: Graphviz.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The .tx file.
+    pub file: PathBuf,
+    /// An input value from a .npy file: NAME=PATH.npy (repeatable).
+    #[arg(long = "input", short = 'i', value_name = "NAME=PATH")]
+    pub inputs: Vec<String>,
+    /// Fill inputs not given with seeded random values.
+    #[arg(long, value_name = "SEED")]
+    pub random_inputs: Option<u64>,
+    /// Size of a symbolic dimension for random inputs: NAME=SIZE (default 4).
+    #[arg(long = "dim", value_name = "NAME=SIZE")]
+    pub dims: Vec<String>,
+    /// Bind inputs from a data set: `digits` (embedded) binds the inputs named
+    /// x_train, y_train, x_test, y_test (fixed split) and x, y (all rows).
+    #[arg(long, value_name = "DATA")]
+    pub data: Option<String>,
+    /// Write each output as DIR/<name>.npy.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Print one JSON line with every output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Text,
+    Dot,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Emit {
+    /// The syntax tree.
+    Ast,
+    /// The typed graph and model statements.
+    Graph,
+}

@@ -1,0 +1,257 @@
+//! One function per subcommand.
+
+use std::path::{Path, PathBuf};
+
+use tx_ir::{DType, Model, NodeId};
+use tx_tensor::Tensor;
+
+use crate::Failure;
+use crate::args::{Cli, Command, Emit, GraphFormat, RunArgs};
+use crate::format;
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Check { file, emit } => check(&file, emit),
+        Command::Run(args) => run_program(&args),
+        Command::Graph { file, format } => graph(&file, format),
+    }
+}
+
+/// A source file read as text, with its name as shown in diagnostics.
+struct Source {
+    name: String,
+    text: String,
+}
+
+fn read_source(path: &Path) -> Result<Source, Failure> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| Failure::user(format!("error: cannot read `{name}`: {}", io_reason(&e))))?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Source { name, text }),
+        Err(e) => {
+            let offset = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let diagnostic = tx_syntax::Diagnostic::error(
+                tx_syntax::ast::Span::new(offset, offset + 1),
+                format!("the file is not valid UTF-8 (byte {offset} starts an invalid sequence)"),
+            );
+            Err(Failure::user(tx_syntax::render(&diagnostic, &name, &lossy)))
+        }
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Compiles a source, printing warnings; errors become the failure message.
+fn compile(source: &Source) -> Result<Model, Failure> {
+    let compiled = tx_frontend::compile(&source.text);
+    let mut rendered = String::new();
+    let mut errors = 0;
+    for diagnostic in &compiled.diagnostics {
+        rendered.push_str(&tx_syntax::render(diagnostic, &source.name, &source.text));
+        rendered.push('\n');
+        errors += usize::from(diagnostic.is_error());
+    }
+    match compiled.model {
+        Some(model) => {
+            eprint!("{rendered}");
+            Ok(model)
+        }
+        None => {
+            let plural = if errors == 1 { "" } else { "s" };
+            rendered.push_str(&format!("error: could not compile `{}` ({errors} error{plural})\n", source.name));
+            Err(Failure::user(rendered))
+        }
+    }
+}
+
+fn check(file: &Path, emit: Option<Emit>) -> Result<(), Failure> {
+    let source = read_source(file)?;
+    if emit == Some(Emit::Ast) {
+        let (program, _) = tx_syntax::parse(&source.text);
+        print!("{}", tx_syntax::print::print_program(&program));
+    }
+    let model = compile(&source)?;
+    if emit == Some(Emit::Graph) {
+        print!("{}", tx_ir::print_model(&model));
+    }
+    let graph = &model.graph;
+    println!(
+        "{}: ok ({} nodes, {} inputs, {} parameters, {} outputs{}{})",
+        source.name,
+        graph.len(),
+        graph.inputs().len(),
+        graph.params().len(),
+        graph.outputs().len(),
+        if model.loss.is_some() { ", a loss" } else { "" },
+        if model.metrics.is_empty() { String::new() } else { format!(", {} metrics", model.metrics.len()) },
+    );
+    Ok(())
+}
+
+fn graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
+    let source = read_source(file)?;
+    let model = compile(&source)?;
+    match format {
+        GraphFormat::Text => print!("{}", tx_ir::print_model(&model)),
+        GraphFormat::Dot => print!("{}", tx_ir::print_dot(&model.graph)),
+    }
+    Ok(())
+}
+
+/// What `tx run` evaluates: the declared outputs, or else the loss and the
+/// metrics.
+fn run_targets(model: &Model) -> Vec<(String, NodeId)> {
+    if !model.graph.outputs().is_empty() {
+        return model.graph.outputs().to_vec();
+    }
+    let mut targets: Vec<(String, NodeId)> = model.loss.map(|l| ("loss".to_string(), l)).into_iter().collect();
+    targets.extend(model.metrics.iter().cloned());
+    targets
+}
+
+fn run_program(args: &RunArgs) -> Result<(), Failure> {
+    // Usage is checked before any work, so that a typo costs nothing.
+    let given = parse_pairs(&args.inputs, "--input", "NAME=PATH.npy")?;
+    let dims = parse_pairs(&args.dims, "--dim", "NAME=SIZE")?
+        .into_iter()
+        .map(|(name, size)| match size.parse::<usize>() {
+            Ok(n) => Ok((name, n)),
+            Err(_) => Err(Failure::usage(format!("error: --dim {name}={size}: the size must be a whole number"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let source = read_source(&args.file)?;
+    let model = compile(&source)?;
+    let graph = &model.graph;
+    let targets = run_targets(&model);
+    if targets.is_empty() {
+        return Err(Failure::user(format!(
+            "error: `{}` has nothing to run: declare an `output` (or a `loss` or `metric`)",
+            source.name
+        )));
+    }
+
+    let declared: Vec<(String, tx_ir::Type)> = graph
+        .inputs()
+        .iter()
+        .filter_map(|&id| match &graph.node(id).op {
+            tx_ir::Op::Input { name, ty } => Some((name.clone(), ty.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut values: Vec<(String, Tensor)> = Vec::new();
+    for (name, path) in &given {
+        if !declared.iter().any(|(n, _)| n == name) {
+            let names: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Failure::usage(format!(
+                "error: --input {name}: `{}` has no input named `{name}` (its inputs: {})",
+                source.name,
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            )));
+        }
+        if values.iter().any(|(n, _)| n == name) {
+            return Err(Failure::usage(format!("error: --input {name} is given twice")));
+        }
+        let tensor = tx_data::npy::read_file(Path::new(path))
+            .map_err(|e| Failure::user(format!("error: --input {name}: {e}")))?;
+        values.push((name.clone(), tensor));
+    }
+    if let Some(data) = &args.data {
+        bind_data(data, &declared, &mut values)?;
+    }
+    if let Some(seed) = args.random_inputs {
+        let dims: Vec<(&str, usize)> = dims.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        for (name, tensor) in tx_interp::random_inputs(graph, seed, &dims) {
+            if !values.iter().any(|(n, _)| *n == name) {
+                values.push((name, tensor));
+            }
+        }
+    }
+    let missing: Vec<&str> =
+        declared.iter().map(|(n, _)| n.as_str()).filter(|n| !values.iter().any(|(v, _)| v == n)).collect();
+    if !missing.is_empty() {
+        let hint = missing.iter().map(|n| format!("--input {n}=PATH.npy")).collect::<Vec<_>>().join(" ");
+        return Err(Failure::usage(format!(
+            "error: missing input{} {}: give {hint}, or --random-inputs SEED",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        )));
+    }
+
+    let inputs: Vec<(&str, &Tensor)> = values.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let params = tx_interp::init_params(graph);
+    let params: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let nodes: Vec<NodeId> = targets.iter().map(|(_, id)| *id).collect();
+    let results = tx_interp::evaluate(graph, &inputs, &params, &nodes).map_err(|e| Failure::user(format!("error: {e}")))?;
+    let results: Vec<(String, Tensor)> = targets.into_iter().map(|(n, _)| n).zip(results).collect();
+
+    if let Some(dir) = &args.output_dir {
+        write_outputs(dir, &results)?;
+    }
+    if args.json {
+        println!("{}", format::json_outputs(&results));
+    } else if args.output_dir.is_none() {
+        for (name, tensor) in &results {
+            println!("{name}: {}", tensor.ty());
+            println!("{}", format::pretty(tensor));
+        }
+    }
+    Ok(())
+}
+
+/// `NAME=VALUE` pairs from repeated flags.
+fn parse_pairs(raw: &[String], flag: &str, form: &str) -> Result<Vec<(String, String)>, Failure> {
+    raw.iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if !name.is_empty() && !value.is_empty() => Ok((name.to_string(), value.to_string())),
+            _ => Err(Failure::usage(format!("error: {flag} {pair}: expected {form}"))),
+        })
+        .collect()
+}
+
+/// Binds the inputs a program declares under the data set's names.
+fn bind_data(data: &str, declared: &[(String, tx_ir::Type)], values: &mut Vec<(String, Tensor)>) -> Result<(), Failure> {
+    if data != "digits" {
+        return Err(Failure::usage(format!("error: --data {data}: unknown data set; `tx run` knows `digits`")));
+    }
+    let split = tx_data::digits::digits_split().map_err(|e| Failure::user(format!("error: {e}")))?;
+    let all = tx_data::digits::digits().map_err(|e| Failure::user(format!("error: {e}")))?;
+    let sets = [("x_train", "y_train", &split.train), ("x_test", "y_test", &split.test), ("x", "y", &all)];
+    let mut bound = 0;
+    for (x_name, y_name, set) in sets {
+        for (name, tensor) in [(x_name, Tensor::F32(set.x.clone().into_dyn())), (y_name, Tensor::I64(set.y.clone().into_dyn()))] {
+            let Some((_, ty)) = declared.iter().find(|(n, _)| n == name) else { continue };
+            if values.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            // Features follow the declared float type; labels stay i64.
+            let tensor = if ty.dtype.is_float() && tensor.dtype() == DType::F32 { tensor.cast(ty.dtype) } else { tensor };
+            values.push((name.to_string(), tensor));
+            bound += 1;
+        }
+    }
+    if bound == 0 {
+        return Err(Failure::usage(
+            "error: --data digits: the program declares none of the inputs x_train, y_train, x_test, y_test, x, y",
+        ));
+    }
+    Ok(())
+}
+
+fn write_outputs(dir: &PathBuf, results: &[(String, Tensor)]) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::user(format!("error: cannot create `{}`: {}", dir.display(), io_reason(&e))))?;
+    for (name, tensor) in results {
+        let path = dir.join(format!("{name}.npy"));
+        tx_data::npy::write_file(&path, tensor).map_err(|e| Failure::user(format!("error: {e}")))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
