@@ -9,6 +9,22 @@ use crate::Failure;
 use crate::args::{Cli, Command, Emit, GraphFormat, RunArgs};
 use crate::format;
 
+/// Writes to stdout. A reader that went away (`tx run ... | head`) is not
+/// an error of ours: the rest of the output is dropped quietly.
+fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+macro_rules! out {
+    ($($arg:tt)*) => { write_stdout(&format!($($arg)*)) };
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => { write_stdout(&format!("{}\n", format!($($arg)*))) };
+}
+
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Check { file, emit } => check(&file, emit),
@@ -76,14 +92,14 @@ fn check(file: &Path, emit: Option<Emit>) -> Result<(), Failure> {
     let source = read_source(file)?;
     if emit == Some(Emit::Ast) {
         let (program, _) = tx_syntax::parse(&source.text);
-        print!("{}", tx_syntax::print::print_program(&program));
+        out!("{}", tx_syntax::print::print_program(&program));
     }
     let model = compile(&source)?;
     if emit == Some(Emit::Graph) {
-        print!("{}", tx_ir::print_model(&model));
+        out!("{}", tx_ir::print_model(&model));
     }
     let graph = &model.graph;
-    println!(
+    outln!(
         "{}: ok ({} nodes, {} inputs, {} parameters, {} outputs{}{})",
         source.name,
         graph.len(),
@@ -91,7 +107,11 @@ fn check(file: &Path, emit: Option<Emit>) -> Result<(), Failure> {
         graph.params().len(),
         graph.outputs().len(),
         if model.loss.is_some() { ", a loss" } else { "" },
-        if model.metrics.is_empty() { String::new() } else { format!(", {} metrics", model.metrics.len()) },
+        match model.metrics.len() {
+            0 => String::new(),
+            1 => ", 1 metric".to_string(),
+            n => format!(", {n} metrics"),
+        },
     );
     Ok(())
 }
@@ -100,8 +120,8 @@ fn graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
     let source = read_source(file)?;
     let model = compile(&source)?;
     match format {
-        GraphFormat::Text => print!("{}", tx_ir::print_model(&model)),
-        GraphFormat::Dot => print!("{}", tx_ir::print_dot(&model.graph)),
+        GraphFormat::Text => out!("{}", tx_ir::print_model(&model)),
+        GraphFormat::Dot => out!("{}", tx_ir::print_dot(&model.graph)),
     }
     Ok(())
 }
@@ -163,8 +183,17 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::user(format!("error: --input {name}: {e}")))?;
         values.push((name.clone(), tensor));
     }
-    if let Some(data) = &args.data {
-        bind_data(data, &declared, &mut values)?;
+    match &args.data {
+        Some(data) => bind_data(data, &declared, &mut values, true)?,
+        // The embedded digits split is the default data set: a program that
+        // declares its inputs by those names runs with no flags at all.
+        None if declared.iter().any(|(n, _)| SPLIT_NAMES.contains(&n.as_str()) && !values.iter().any(|(v, _)| v == n))
+            && args.random_inputs.is_none() =>
+        {
+            eprintln!("note: binding {} from the embedded digits data set (--data digits)", split_names_declared(&declared));
+            bind_data("digits", &declared, &mut values, false)?;
+        }
+        None => {}
     }
     if let Some(seed) = args.random_inputs {
         let dims: Vec<(&str, usize)> = dims.iter().map(|(n, s)| (n.as_str(), *s)).collect();
@@ -196,11 +225,11 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
         write_outputs(dir, &results)?;
     }
     if args.json {
-        println!("{}", format::json_outputs(&results));
+        outln!("{}", format::json_outputs(&results));
     } else if args.output_dir.is_none() {
         for (name, tensor) in &results {
-            println!("{name}: {}", tensor.ty());
-            println!("{}", format::pretty(tensor));
+            outln!("{name}: {}", tensor.ty());
+            outln!("{}", format::pretty(tensor));
         }
     }
     Ok(())
@@ -216,14 +245,31 @@ fn parse_pairs(raw: &[String], flag: &str, form: &str) -> Result<Vec<(String, St
         .collect()
 }
 
-/// Binds the inputs a program declares under the data set's names.
-fn bind_data(data: &str, declared: &[(String, tx_ir::Type)], values: &mut Vec<(String, Tensor)>) -> Result<(), Failure> {
+/// The inputs the default data set binds without being asked.
+const SPLIT_NAMES: [&str; 4] = ["x_train", "y_train", "x_test", "y_test"];
+
+fn split_names_declared(declared: &[(String, tx_ir::Type)]) -> String {
+    let names: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).filter(|n| SPLIT_NAMES.contains(n)).collect();
+    names.join(", ")
+}
+
+/// Binds the inputs a program declares under the data set's names; the
+/// whole set as `x`, `y` only when asked for explicitly.
+fn bind_data(
+    data: &str,
+    declared: &[(String, tx_ir::Type)],
+    values: &mut Vec<(String, Tensor)>,
+    explicit: bool,
+) -> Result<(), Failure> {
     if data != "digits" {
         return Err(Failure::usage(format!("error: --data {data}: unknown data set; `tx run` knows `digits`")));
     }
     let split = tx_data::digits::digits_split().map_err(|e| Failure::user(format!("error: {e}")))?;
     let all = tx_data::digits::digits().map_err(|e| Failure::user(format!("error: {e}")))?;
-    let sets = [("x_train", "y_train", &split.train), ("x_test", "y_test", &split.test), ("x", "y", &all)];
+    let mut sets = vec![("x_train", "y_train", &split.train), ("x_test", "y_test", &split.test)];
+    if explicit {
+        sets.push(("x", "y", &all));
+    }
     let mut bound = 0;
     for (x_name, y_name, set) in sets {
         for (name, tensor) in [(x_name, Tensor::F32(set.x.clone().into_dyn())), (y_name, Tensor::I64(set.y.clone().into_dyn()))] {

@@ -29,6 +29,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use tx_tensor::Tensor;
 
+use literal::{Literal, excerpt, parse_literal};
+
+mod literal;
+
 /// Reads a `.npy` file held in memory.
 pub fn read(bytes: &[u8]) -> Result<Tensor, NpyError> {
     let (header, data_offset) = parse_prefix(bytes)?;
@@ -229,7 +233,7 @@ impl fmt::Display for NpyError {
                 let what = if actual_bytes < expected_bytes {
                     "truncated .npy file"
                 } else {
-                    "the .npy file is longer than its header says"
+                    "the .npy file has trailing data"
                 };
                 let more = if *at_least { "more than " } else { "" };
                 write!(
@@ -291,11 +295,6 @@ const ARRAY_ALIGN: usize = 64;
 /// numpy pads the header so that the first axis can later grow in place to
 /// any length of up to this many digits; matched to stay byte-identical.
 const GROWTH_AXIS_MAX_DIGITS: usize = 21;
-/// Deeper nesting than any real header has; keeps the parser's recursion
-/// bounded on hostile input.
-const MAX_NESTING: usize = 16;
-/// How much of a malformed header an error message quotes.
-const EXCERPT_CHARS: usize = 80;
 
 /// `n thing` or `n things`.
 fn count(n: u64, thing: &str) -> String {
@@ -745,302 +744,6 @@ fn read_until_len(reader: &mut impl Read, bytes: &mut Vec<u8>, len: u64) -> io::
 }
 
 // ---------------------------------------------------------------------------
-// The header's Python literals.
-
-/// The Python literals a header can contain.
-#[derive(Clone, Debug, PartialEq)]
-enum Literal {
-    Str(String),
-    Int(i128),
-    Bool(bool),
-    None,
-    Tuple(Vec<Literal>),
-    List(Vec<Literal>),
-    Dict(Vec<(Literal, Literal)>),
-}
-
-/// Writes the literal as Python's `repr` would.
-impl fmt::Display for Literal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn joined(f: &mut fmt::Formatter<'_>, items: &[Literal]) -> fmt::Result {
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(", ")?;
-                }
-                write!(f, "{item}")?;
-            }
-            Ok(())
-        }
-        match self {
-            Literal::Str(s) => {
-                f.write_str("'")?;
-                for c in s.chars() {
-                    match c {
-                        '\'' => f.write_str("\\'")?,
-                        '\\' => f.write_str("\\\\")?,
-                        c if c.is_control() => write!(f, "{}", c.escape_default())?,
-                        c => write!(f, "{c}")?,
-                    }
-                }
-                f.write_str("'")
-            }
-            Literal::Int(v) => write!(f, "{v}"),
-            Literal::Bool(true) => f.write_str("True"),
-            Literal::Bool(false) => f.write_str("False"),
-            Literal::None => f.write_str("None"),
-            Literal::Tuple(items) => {
-                f.write_str("(")?;
-                joined(f, items)?;
-                f.write_str(if items.len() == 1 { ",)" } else { ")" })
-            }
-            Literal::List(items) => {
-                f.write_str("[")?;
-                joined(f, items)?;
-                f.write_str("]")
-            }
-            Literal::Dict(entries) => {
-                f.write_str("{")?;
-                for (i, (key, value)) in entries.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{key}: {value}")?;
-                }
-                f.write_str("}")
-            }
-        }
-    }
-}
-
-/// At most [`EXCERPT_CHARS`] characters of `text`, control characters
-/// escaped, for quoting in a message.
-fn excerpt(text: &str) -> String {
-    let text = text.trim_end();
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == EXCERPT_CHARS {
-            out.push_str("...");
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Parses a header: one literal, then only whitespace (numpy's padding).
-/// The error is a reason for [`NpyError::BadHeader`].
-fn parse_literal(text: &str) -> Result<Literal, String> {
-    let mut parser = LiteralParser {
-        chars: text.chars().collect(),
-        pos: 0,
-        text,
-    };
-    let literal = parser.value(0)?;
-    parser.skip_whitespace();
-    if parser.pos < parser.chars.len() {
-        return Err(parser.error("unexpected text after the dictionary"));
-    }
-    Ok(literal)
-}
-
-struct LiteralParser<'a> {
-    chars: Vec<char>,
-    pos: usize,
-    text: &'a str,
-}
-
-impl LiteralParser<'_> {
-    fn error(&self, what: &str) -> String {
-        format!(
-            "{what} at character {} of `{}`",
-            self.pos + 1,
-            excerpt(self.text)
-        )
-    }
-
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
-    }
-
-    fn eat(&mut self, c: char) -> bool {
-        let found = self.peek() == Some(c);
-        if found {
-            self.pos += 1;
-        }
-        found
-    }
-
-    fn skip_whitespace(&mut self) {
-        while self
-            .peek()
-            .is_some_and(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c'))
-        {
-            self.pos += 1;
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> Result<Literal, String> {
-        if depth > MAX_NESTING {
-            return Err(self.error("values nested too deeply"));
-        }
-        self.skip_whitespace();
-        match self.peek() {
-            None => Err(self.error("unexpected end of the header")),
-            Some('{') => self.dict(depth),
-            Some('(') => {
-                // `(x)` is just `x` in Python; only a comma or `()` makes a tuple.
-                let (mut items, saw_comma) = self.sequence(')', depth)?;
-                if items.len() == 1 && !saw_comma {
-                    Ok(items.remove(0))
-                } else {
-                    Ok(Literal::Tuple(items))
-                }
-            }
-            Some('[') => Ok(Literal::List(self.sequence(']', depth)?.0)),
-            Some('\'' | '"') => self.string(),
-            Some(c) if c == '-' || c == '+' || c.is_ascii_digit() => self.int(),
-            Some(c) if c.is_alphabetic() || c == '_' => self.word(),
-            Some(c) => Err(self.error(&format!("unexpected `{}`", c.escape_default()))),
-        }
-    }
-
-    /// The items of `( ... )` or `[ ... ]`, trailing comma allowed, and
-    /// whether there was a comma.
-    fn sequence(&mut self, close: char, depth: usize) -> Result<(Vec<Literal>, bool), String> {
-        self.pos += 1;
-        let mut items = Vec::new();
-        let mut saw_comma = false;
-        loop {
-            self.skip_whitespace();
-            if self.eat(close) {
-                return Ok((items, saw_comma));
-            }
-            items.push(self.value(depth + 1)?);
-            self.skip_whitespace();
-            if self.eat(',') {
-                saw_comma = true;
-            } else if self.eat(close) {
-                return Ok((items, saw_comma));
-            } else {
-                return Err(self.error(&format!("expected `,` or `{close}`")));
-            }
-        }
-    }
-
-    fn dict(&mut self, depth: usize) -> Result<Literal, String> {
-        self.pos += 1;
-        let mut entries = Vec::new();
-        loop {
-            self.skip_whitespace();
-            if self.eat('}') {
-                return Ok(Literal::Dict(entries));
-            }
-            let key = self.value(depth + 1)?;
-            self.skip_whitespace();
-            if !self.eat(':') {
-                return Err(self.error("expected `:` after a key"));
-            }
-            let value = self.value(depth + 1)?;
-            entries.push((key, value));
-            self.skip_whitespace();
-            if !self.eat(',') && self.peek() != Some('}') {
-                return Err(self.error("expected `,` or `}`"));
-            }
-        }
-    }
-
-    /// A quoted string; the current character is the quote.
-    fn string(&mut self) -> Result<Literal, String> {
-        let Some(quote) = self.peek() else {
-            return Err(self.error("expected a string"));
-        };
-        self.pos += 1;
-        let mut text = String::new();
-        loop {
-            match self.peek() {
-                None => return Err(self.error("unterminated string")),
-                Some(c) if c == quote => {
-                    self.pos += 1;
-                    return Ok(Literal::Str(text));
-                }
-                Some('\\') => {
-                    self.pos += 1;
-                    match self.peek() {
-                        None => return Err(self.error("unterminated string")),
-                        Some(escaped) => {
-                            text.push(match escaped {
-                                'n' => '\n',
-                                't' => '\t',
-                                'r' => '\r',
-                                '0' => '\0',
-                                other => other,
-                            });
-                            self.pos += 1;
-                        }
-                    }
-                }
-                Some(c) => {
-                    text.push(c);
-                    self.pos += 1;
-                }
-            }
-        }
-    }
-
-    /// An integer, with the `L` suffix that Python 2 wrote after longs.
-    fn int(&mut self) -> Result<Literal, String> {
-        let negative = self.peek() == Some('-');
-        if matches!(self.peek(), Some('-' | '+')) {
-            self.pos += 1;
-            self.skip_whitespace();
-        }
-        let start = self.pos;
-        let mut value: i128 = 0;
-        while let Some(c) = self.peek() {
-            if let Some(digit) = c.to_digit(10) {
-                value = value
-                    .checked_mul(10)
-                    .and_then(|v| v.checked_add(i128::from(digit)))
-                    .ok_or_else(|| self.error("integer too large"))?;
-            } else if c != '_' || self.pos == start {
-                break;
-            }
-            self.pos += 1;
-        }
-        if self.pos == start {
-            return Err(self.error("expected digits"));
-        }
-        if matches!(self.peek(), Some('L' | 'l')) {
-            self.pos += 1;
-        }
-        Ok(Literal::Int(if negative { -value } else { value }))
-    }
-
-    /// `True`, `False`, `None`, or a string prefix such as `u'...'`.
-    fn word(&mut self) -> Result<Literal, String> {
-        let start = self.pos;
-        while self.peek().is_some_and(|c| c.is_alphanumeric() || c == '_') {
-            self.pos += 1;
-        }
-        let word: String = self.chars[start..self.pos].iter().collect();
-        match word.as_str() {
-            "True" => Ok(Literal::Bool(true)),
-            "False" => Ok(Literal::Bool(false)),
-            "None" => Ok(Literal::None),
-            "u" | "U" if matches!(self.peek(), Some('\'' | '"')) => self.string(),
-            _ => {
-                self.pos = start;
-                Err(self.error(&format!("unexpected name `{}`", excerpt(&word))))
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Writing.
 
 /// Magic, version, header length, and the header dictionary padded as
@@ -1064,23 +767,23 @@ fn header_bytes(descr: &str, shape: &[usize]) -> Vec<u8> {
         let unpadded = MAGIC.len() + 2 + length_field + dict.len() + 1;
         dict.len() + 1 + ARRAY_ALIGN - unpadded % ARRAY_ALIGN
     };
-    // Version 1.0 has a 2-byte header length; numpy moves to 2.0 only when
-    // that is too small.
-    let v1_len = padded_len(2);
-    let (version, header_len, length_field) = match u16::try_from(v1_len) {
-        Ok(len) => (1u8, len.to_le_bytes().to_vec(), 2),
-        Err(_) => {
-            let len = u32::try_from(padded_len(4)).unwrap_or(u32::MAX);
-            (2u8, len.to_le_bytes().to_vec(), 4)
-        }
+    // Version 1.0 has a 2-byte header length; numpy moves to 2.0 (4 bytes)
+    // only when that is too small.
+    let (version, length_field) = if padded_len(2) <= usize::from(u16::MAX) {
+        (1u8, 2)
+    } else {
+        (2u8, 4)
     };
-    let header_len_value = padded_len(length_field);
-    let mut out = Vec::with_capacity(MAGIC.len() + 2 + length_field + header_len_value);
+    let header_len = padded_len(length_field);
+    // No shape has a header near 4 GiB: it would need a billion axes.
+    let header_len_bytes = u32::try_from(header_len).unwrap_or(u32::MAX).to_le_bytes();
+    let mut out = Vec::with_capacity(MAGIC.len() + 2 + length_field + header_len);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[version, 0]);
-    out.extend_from_slice(&header_len);
+    // Little-endian, so the 2-byte field is the first two bytes of the u32.
+    out.extend_from_slice(&header_len_bytes[..length_field]);
     out.extend_from_slice(dict.as_bytes());
-    out.resize(out.len() + header_len_value - dict.len() - 1, b' ');
+    out.resize(out.len() + header_len - dict.len() - 1, b' ');
     out.push(b'\n');
     out
 }

@@ -591,7 +591,13 @@ pub(crate) fn infer_reshape(from: &Shape, target: &[Option<Dim>]) -> Result<Shap
     let fill = match leftover.as_slice() {
         [] if target_known != 0 && from_known % target_known == 0 => Dim::Known(from_known / target_known),
         [sym] if from_known == target_known && target_known != 0 => sym.clone(),
-        _ => return Err(format!("cannot reshape {from} to {shown}: the -1 cannot be inferred")),
+        [] => return Err(format!("cannot reshape {from} to {shown}: the number of elements differs")),
+        _ => {
+            return Err(format!(
+                "cannot reshape {from} to {shown}: the -1 would stand for a product involving symbolic dimensions, \
+                 which a single dimension cannot express; keep the symbolic dimensions as separate axes"
+            ));
+        }
     };
     let mut dims: Vec<Dim> = target.iter().map(|d| d.clone().unwrap_or(Dim::Known(0))).collect();
     dims[hole] = fill;

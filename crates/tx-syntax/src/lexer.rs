@@ -125,7 +125,12 @@ pub enum Token {
 }
 
 fn float(lex: &mut logos::Lexer<Token>) -> Filter<Option<f64>> {
-    Filter::Emit(lex.slice().parse::<f64>().ok().filter(|value| value.is_finite()))
+    Filter::Emit(
+        lex.slice()
+            .parse::<f64>()
+            .ok()
+            .filter(|value| value.is_finite()),
+    )
 }
 
 /// A token with its byte span, as lalrpop takes it.
@@ -155,7 +160,12 @@ pub struct Lexer<'s> {
 
 impl<'s> Lexer<'s> {
     pub fn new(source: &'s str) -> Lexer<'s> {
-        Lexer { source, inner: Token::lexer(source).spanned(), bad_run: None, diagnostics: Vec::new() }
+        Lexer {
+            source,
+            inner: Token::lexer(source).spanned(),
+            bad_run: None,
+            diagnostics: Vec::new(),
+        }
     }
 
     /// The lexical diagnostics found so far.
@@ -176,7 +186,8 @@ impl<'s> Lexer<'s> {
             } else {
                 format!("unexpected characters `{}`", shown(text))
             };
-            self.diagnostics.push(Diagnostic::error(Span::new(start, end), message));
+            self.diagnostics
+                .push(Diagnostic::error(Span::new(start, end), message));
         }
     }
 }
@@ -211,7 +222,8 @@ impl Iterator for Lexer<'_> {
                     format!("integer literal is too large (the largest is {})", i64::MAX),
                 )),
                 Token::Float(None) => {
-                    self.diagnostics.push(Diagnostic::error(span, "float literal is out of range"));
+                    self.diagnostics
+                        .push(Diagnostic::error(span, "float literal is out of range"));
                 }
                 _ => {}
             }
@@ -244,7 +256,11 @@ mod tests {
     use super::*;
 
     fn tokens(source: &str) -> Vec<Token> {
-        lex(source).0.into_iter().map(|(_, token, _)| token).collect()
+        lex(source)
+            .0
+            .into_iter()
+            .map(|(_, token, _)| token)
+            .collect()
     }
 
     #[test]
@@ -307,7 +323,10 @@ mod tests {
                 (19, Token::Ident("x".into()), 20),
             ]
         );
-        let messages: Vec<_> = diagnostics.iter().map(|d| (d.message.as_str(), d.span)).collect();
+        let messages: Vec<_> = diagnostics
+            .iter()
+            .map(|d| (d.message.as_str(), d.span))
+            .collect();
         assert_eq!(
             messages,
             vec![
@@ -325,7 +344,10 @@ mod tests {
         assert_eq!(tokens[1].1, Token::Int(None));
         assert_eq!(tokens[2].1, Token::Float(Some(1e308)));
         assert_eq!(tokens[3].1, Token::Float(None));
-        let messages: Vec<_> = diagnostics.iter().map(|d| (d.message.as_str(), d.span)).collect();
+        let messages: Vec<_> = diagnostics
+            .iter()
+            .map(|d| (d.message.as_str(), d.span))
+            .collect();
         assert_eq!(
             messages,
             vec![

@@ -426,7 +426,7 @@ fn data_length_is_checked_before_anything_is_allocated() {
         "'<f4'",
         "(3, 4)",
         &[0; 56],
-        "the .npy file is longer than its header says: the header says 12 elements of <f4 (48 bytes) but 56 bytes follow",
+        "the .npy file has trailing data: the header says 12 elements of <f4 (48 bytes) but 56 bytes follow",
     );
     check_header_error(
         "'|b1'",
@@ -564,7 +564,7 @@ fn read_file_errors_name_the_path() {
     assert_eq!(
         read_file(&long).unwrap_err().to_string(),
         format!(
-            "cannot read `{}`: the .npy file is longer than its header says: \
+            "cannot read `{}`: the .npy file has trailing data: \
              the header says 3 elements of <f4 (12 bytes) but 112 bytes follow",
             long.display()
         )
