@@ -745,12 +745,19 @@ impl<'a> Lowerer<'a> {
             let (Ok(start), Ok(stop), Ok(step)) = (part(start), part(stop), part(step)) else { return Value::Error };
             let n = match dim {
                 Dim::Known(n) => n,
-                Dim::Sym(ref s) => {
-                    if at || start.is_some() || stop.is_some() || step.is_some_and(|s| s != 1) {
-                        return self.error(item_span, format!("axis {axis} of {ty} has symbolic size `{s}`: only `:` can slice it"));
+                Dim::Sym(ref s) => match symbolic_slice(at, start, stop, step) {
+                    Ok(Some(slice)) => {
+                        if at {
+                            dropped.push(axis);
+                        }
+                        axes[axis] = slice;
+                        continue;
                     }
-                    continue;
-                }
+                    Ok(None) => continue,
+                    Err(why) => {
+                        return self.error(item_span, format!("axis {axis} of {ty} has symbolic size `{s}`: {why}"));
+                    }
+                },
             };
             if at {
                 let i = start.expect("an index has a value");
@@ -781,6 +788,31 @@ impl<'a> Lowerer<'a> {
             return self.add(Op::Reshape { shape }, &[node], span);
         }
         Value::Node(node)
+    }
+}
+
+/// An index or slice of an axis whose size is known only at the call: a
+/// non-negative index, or a forward slice with explicit bounds (checked
+/// against the size when the graph runs). `Ok(None)` is the whole axis.
+fn symbolic_slice(at: bool, start: Option<i64>, stop: Option<i64>, step: Option<i64>) -> Result<Option<AxisSlice>, &'static str> {
+    let step = step.unwrap_or(1);
+    if at {
+        return match start {
+            Some(i) if i >= 0 => Ok(Some(AxisSlice::Range { start: i as usize, step: 1, len: 1 })),
+            _ => Err("a negative index would count from an end that is not known yet"),
+        };
+    }
+    match (start, stop) {
+        (None | Some(0), None) if step == 1 => Ok(None),
+        (_, None) => Err("a slice of it needs an explicit stop"),
+        (start, Some(stop)) => {
+            let start = start.unwrap_or(0);
+            if start < 0 || stop < 0 || step <= 0 {
+                return Err("a slice of it needs non-negative bounds and a positive step");
+            }
+            let len = if stop > start { (stop - start + step - 1) / step } else { 0 };
+            Ok(Some(AxisSlice::Range { start: if len == 0 { 0 } else { start as usize }, step, len: len as usize }))
+        }
     }
 }
 

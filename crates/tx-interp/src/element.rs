@@ -47,18 +47,20 @@ impl Ordered for i64 {
     }
 }
 
-/// The larger of two values, NaN if either is NaN (numpy's `maximum`).
+/// The larger of two values, NaN if either is NaN, and `b` on ties (which
+/// decides between 0 and -0): numpy's `maximum`.
 pub(crate) fn nan_max<T: Ordered>(a: T, b: T) -> T {
-    if a.is_nan() || (!b.is_nan() && a >= b) {
+    if a.is_nan() || (!b.is_nan() && a > b) {
         a
     } else {
         b
     }
 }
 
-/// The smaller of two values, NaN if either is NaN (numpy's `minimum`).
+/// The smaller of two values, NaN if either is NaN, and `b` on ties: numpy's
+/// `minimum`.
 pub(crate) fn nan_min<T: Ordered>(a: T, b: T) -> T {
-    if a.is_nan() || (!b.is_nan() && a <= b) {
+    if a.is_nan() || (!b.is_nan() && a < b) {
         a
     } else {
         b
@@ -263,6 +265,10 @@ mod tests {
         assert!(nan_max(f64::NAN, 1.0).is_nan());
         assert!(nan_max(1.0, f64::NAN).is_nan());
         assert!(nan_min(f32::NAN, 1.0).is_nan());
+        // numpy: np.maximum(-0.0, 0.0) is 0.0 and np.maximum(0.0, -0.0) is -0.0.
+        assert!(nan_max(-0.0f64, 0.0).is_sign_positive());
+        assert!(nan_max(0.0f64, -0.0).is_sign_negative());
+        assert!(nan_min(0.0f32, -0.0).is_sign_negative());
         assert_eq!(nan_max(2i64, 3), 3);
         assert_eq!(nan_min(2i64, 3), 2);
     }

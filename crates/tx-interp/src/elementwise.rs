@@ -53,14 +53,16 @@ fn unary_real<T: Real>(op: UnaryOp, a: &ArrayD<T>) -> Result<Tensor, String> {
         UnaryOp::Relu => a.mapv(|x| if x > zero || x.is_nan() { x } else { zero }),
         UnaryOp::Sin => a.mapv(T::sin),
         UnaryOp::Cos => a.mapv(T::cos),
-        // Zero (of either sign) and NaN are their own sign.
+        // numpy: 0 for either zero, NaN stays NaN.
         UnaryOp::Sign => a.mapv(|x| {
             if x > zero {
                 one
             } else if x < zero {
                 -one
-            } else {
+            } else if x.is_nan() {
                 x
+            } else {
+                zero
             }
         }),
         UnaryOp::Square => a.mapv(|x| x * x),

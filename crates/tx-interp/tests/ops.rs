@@ -45,12 +45,8 @@ fn bools(shape: &[usize], values: &[bool]) -> Tensor {
 
 /// `op` applied to inputs holding `args`, compared with `expect`.
 fn check(op: Op, args: &[Tensor], expect: Tensor) {
-    let what = format!(
-        "{} {} of {:?}",
-        op.name(),
-        op.attributes(),
-        args.iter().map(Tensor::ty).collect::<Vec<_>>()
-    );
+    let types: Vec<String> = args.iter().map(|arg| arg.ty().to_string()).collect();
+    let what = format!("{}{} of ({})", op.name(), op.attributes(), types.join(", "));
     check_graph(
         &what,
         |g, xs| g.add(op, xs).expect("the op type-checks"),
@@ -111,118 +107,31 @@ fn assert_close(got: &Tensor, expect: &Tensor, what: &str) {
 
 const X: [f64; 6] = [-2.5, -1.0, 0.0, 0.5, 1.0, 3.0];
 
+/// numpy: f(np.array(X)) for each function; sigmoid as 1 / (1 + exp(-x)),
+/// softplus as np.logaddexp(0, x), relu as np.maximum(x, 0).
+#[rustfmt::skip]
+const UNARY_AT_X: [(UnaryOp, [f64; 6]); 16] = [
+    (UnaryOp::Neg, [2.5, 1.0, -0.0, -0.5, -1.0, -3.0]),
+    (UnaryOp::Abs, [2.5, 1.0, 0.0, 0.5, 1.0, 3.0]),
+    (UnaryOp::Exp, [0.0820849986238988, 0.36787944117144233, 1.0, 1.6487212707001282, 2.718281828459045, 20.085536923187668]),
+    (UnaryOp::Log, [NAN, NAN, -INF, -0.6931471805599453, 0.0, 1.0986122886681098]),
+    (UnaryOp::Log1p, [NAN, -INF, 0.0, 0.4054651081081644, 0.6931471805599453, 1.3862943611198906]),
+    (UnaryOp::Expm1, [-0.9179150013761012, -0.6321205588285577, 0.0, 0.6487212707001282, 1.7182818284590453, 19.085536923187668]),
+    (UnaryOp::Sqrt, [NAN, NAN, 0.0, 0.7071067811865476, 1.0, 1.7320508075688772]),
+    (UnaryOp::Tanh, [-0.9866142981514303, -0.7615941559557649, 0.0, 0.46211715726000974, 0.7615941559557649, 0.9950547536867305]),
+    (UnaryOp::Sigmoid, [0.07585818002124355, 0.2689414213699951, 0.5, 0.6224593312018546, 0.7310585786300049, 0.9525741268224334]),
+    (UnaryOp::Softplus, [0.07888973429254963, 0.31326168751822286, 0.6931471805599453, 0.9740769841801067, 1.3132616875182228, 3.048587351573742]),
+    (UnaryOp::Relu, [0.0, 0.0, 0.0, 0.5, 1.0, 3.0]),
+    (UnaryOp::Sin, [-0.5984721441039565, -0.8414709848078965, 0.0, 0.479425538604203, 0.8414709848078965, 0.1411200080598672]),
+    (UnaryOp::Cos, [-0.8011436155469337, 0.5403023058681398, 1.0, 0.8775825618903728, 0.5403023058681398, -0.9899924966004454]),
+    (UnaryOp::Sign, [-1.0, -1.0, 0.0, 1.0, 1.0, 1.0]),
+    (UnaryOp::Square, [6.25, 1.0, 0.0, 0.25, 1.0, 9.0]),
+    (UnaryOp::Reciprocal, [-0.4, -1.0, INF, 2.0, 1.0, 0.3333333333333333]),
+];
+
 #[test]
 fn unary_float_ops_match_numpy() {
-    // numpy: f(np.array(X)) for each function; sigmoid as 1 / (1 + exp(-x)),
-    // softplus as np.logaddexp(0, x), relu as np.maximum(x, 0).
-    let table: [(UnaryOp, [f64; 6]); 16] = [
-        (UnaryOp::Neg, [2.5, 1.0, -0.0, -0.5, -1.0, -3.0]),
-        (UnaryOp::Abs, [2.5, 1.0, 0.0, 0.5, 1.0, 3.0]),
-        (
-            UnaryOp::Exp,
-            [
-                0.0820849986238988,
-                0.36787944117144233,
-                1.0,
-                1.6487212707001282,
-                2.718281828459045,
-                20.085536923187668,
-            ],
-        ),
-        (
-            UnaryOp::Log,
-            [NAN, NAN, -INF, -0.6931471805599453, 0.0, 1.0986122886681098],
-        ),
-        (
-            UnaryOp::Log1p,
-            [
-                NAN,
-                -INF,
-                0.0,
-                0.4054651081081644,
-                0.6931471805599453,
-                1.3862943611198906,
-            ],
-        ),
-        (
-            UnaryOp::Expm1,
-            [
-                -0.9179150013761012,
-                -0.6321205588285577,
-                0.0,
-                0.6487212707001282,
-                1.7182818284590453,
-                19.085536923187668,
-            ],
-        ),
-        (
-            UnaryOp::Sqrt,
-            [NAN, NAN, 0.0, 0.7071067811865476, 1.0, 1.7320508075688772],
-        ),
-        (
-            UnaryOp::Tanh,
-            [
-                -0.9866142981514303,
-                -0.7615941559557649,
-                0.0,
-                0.46211715726000974,
-                0.7615941559557649,
-                0.9950547536867305,
-            ],
-        ),
-        (
-            UnaryOp::Sigmoid,
-            [
-                0.07585818002124355,
-                0.2689414213699951,
-                0.5,
-                0.6224593312018546,
-                0.7310585786300049,
-                0.9525741268224334,
-            ],
-        ),
-        (
-            UnaryOp::Softplus,
-            [
-                0.07888973429254963,
-                0.31326168751822286,
-                0.6931471805599453,
-                0.9740769841801067,
-                1.3132616875182228,
-                3.048587351573742,
-            ],
-        ),
-        (UnaryOp::Relu, [0.0, 0.0, 0.0, 0.5, 1.0, 3.0]),
-        (
-            UnaryOp::Sin,
-            [
-                -0.5984721441039565,
-                -0.8414709848078965,
-                0.0,
-                0.479425538604203,
-                0.8414709848078965,
-                0.1411200080598672,
-            ],
-        ),
-        (
-            UnaryOp::Cos,
-            [
-                -0.8011436155469337,
-                0.5403023058681398,
-                1.0,
-                0.8775825618903728,
-                0.5403023058681398,
-                -0.9899924966004454,
-            ],
-        ),
-        (UnaryOp::Sign, [-1.0, -1.0, 0.0, 1.0, 1.0, 1.0]),
-        (UnaryOp::Square, [6.25, 1.0, 0.0, 0.25, 1.0, 9.0]),
-        (
-            UnaryOp::Reciprocal,
-            [-0.4, -1.0, INF, 2.0, 1.0, 0.3333333333333333],
-        ),
-    ];
-    for (op, expect) in table {
+    for (op, expect) in UNARY_AT_X {
         for dtype in [F32, F64] {
             check(
                 Op::Unary(op),
@@ -252,6 +161,18 @@ fn unary_float_ops_at_nan_and_infinities() {
                 t(dtype, &[3], &expect),
             );
         }
+    }
+    // numpy: np.sign(-0.0) and np.maximum(-0.0, 0) (relu) are +0.0.
+    for op in [UnaryOp::Sign, UnaryOp::Relu] {
+        let got = eval_graph(
+            |g, xs| g.add(Op::Unary(op), xs).unwrap(),
+            &[t(F64, &[1], &[-0.0])],
+        );
+        assert!(
+            got.to_f64s()[0].is_sign_positive(),
+            "{} of -0.0 is {got:?}",
+            op.name()
+        );
     }
 }
 
@@ -319,46 +240,56 @@ fn unary_ops_keep_empty_and_unit_shapes() {
 
 // ---------------------------------------------------------------- binary
 
+/// numpy: f(np.array([[1.5], [-2.0]]), np.array([0.5, -1.0, 2.0])).ravel()
+#[rustfmt::skip]
+const BINARY_BROADCAST: [(BinaryOp, [f64; 6]); 7] = [
+    (BinaryOp::Add, [2.0, 0.5, 3.5, -1.5, -3.0, 0.0]),
+    (BinaryOp::Sub, [1.0, 2.5, -0.5, -2.5, -1.0, -4.0]),
+    (BinaryOp::Mul, [0.75, -1.5, 3.0, -1.0, 2.0, -4.0]),
+    (BinaryOp::Div, [3.0, -1.5, 0.75, -4.0, 2.0, -1.0]),
+    (BinaryOp::Pow, [1.224744871391589, 0.6666666666666666, 2.25, NAN, -0.5, 4.0]),
+    (BinaryOp::Max, [1.5, 1.5, 2.0, 0.5, -1.0, 2.0]),
+    (BinaryOp::Min, [0.5, -1.0, 1.5, -2.0, -2.0, -2.0]),
+];
+
 #[test]
 fn binary_float_ops_broadcast_like_numpy() {
-    // numpy: f(np.array([[1.5], [-2.0]]), np.array([0.5, -1.0, 2.0])).ravel()
-    let a = [1.5, -2.0];
-    let b = [0.5, -1.0, 2.0];
-    let table: [(BinaryOp, [f64; 6]); 7] = [
-        (BinaryOp::Add, [2.0, 0.5, 3.5, -1.5, -3.0, 0.0]),
-        (BinaryOp::Sub, [1.0, 2.5, -0.5, -2.5, -1.0, -4.0]),
-        (BinaryOp::Mul, [0.75, -1.5, 3.0, -1.0, 2.0, -4.0]),
-        (BinaryOp::Div, [3.0, -1.5, 0.75, -4.0, 2.0, -1.0]),
-        (
-            BinaryOp::Pow,
-            [1.224744871391589, 0.6666666666666666, 2.25, NAN, -0.5, 4.0],
-        ),
-        (BinaryOp::Max, [1.5, 1.5, 2.0, 0.5, -1.0, 2.0]),
-        (BinaryOp::Min, [0.5, -1.0, 1.5, -2.0, -2.0, -2.0]),
-    ];
-    for (op, expect) in table {
+    for (op, expect) in BINARY_BROADCAST {
         for dtype in [F32, F64] {
-            check(
-                Op::Binary(op),
-                &[t(dtype, &[2, 1], &a), t(dtype, &[3], &b)],
-                t(dtype, &[2, 3], &expect),
-            );
+            let args = [
+                t(dtype, &[2, 1], &[1.5, -2.0]),
+                t(dtype, &[3], &[0.5, -1.0, 2.0]),
+            ];
+            check(Op::Binary(op), &args, t(dtype, &[2, 3], &expect));
         }
     }
 }
 
+/// numpy, on [[1.5], [-2.0]] and [0.5, -1.0, 2.0] (and on the same as integers):
+#[rustfmt::skip]
+const COMPARE_BROADCAST: [(BinaryOp, [bool; 6]); 6] = [
+    (BinaryOp::Eq, [false; 6]),
+    (BinaryOp::Ne, [true; 6]),
+    (BinaryOp::Lt, [false, false, true, true, true, true]),
+    (BinaryOp::Le, [false, false, true, true, true, true]),
+    (BinaryOp::Gt, [true, true, false, false, false, false]),
+    (BinaryOp::Ge, [true, true, false, false, false, false]),
+];
+
+/// numpy, on [1, nan, 2, nan] and [1, 1, 3, nan]:
+#[rustfmt::skip]
+const COMPARE_NAN: [(BinaryOp, [bool; 4]); 6] = [
+    (BinaryOp::Eq, [true, false, false, false]),
+    (BinaryOp::Ne, [false, true, true, true]),
+    (BinaryOp::Lt, [false, false, true, false]),
+    (BinaryOp::Le, [true, false, true, false]),
+    (BinaryOp::Gt, [false, false, false, false]),
+    (BinaryOp::Ge, [true, false, false, false]),
+];
+
 #[test]
 fn comparisons_give_bools_and_nan_compares_false_except_ne() {
-    // numpy, on [[1.5], [-2.0]] and [0.5, -1.0, 2.0]:
-    let table: [(BinaryOp, [bool; 6]); 6] = [
-        (BinaryOp::Eq, [false; 6]),
-        (BinaryOp::Ne, [true; 6]),
-        (BinaryOp::Lt, [false, false, true, true, true, true]),
-        (BinaryOp::Le, [false, false, true, true, true, true]),
-        (BinaryOp::Gt, [true, true, false, false, false, false]),
-        (BinaryOp::Ge, [true, true, false, false, false, false]),
-    ];
-    for (op, expect) in table {
+    for (op, expect) in COMPARE_BROADCAST {
         for dtype in [F32, F64] {
             let args = [
                 t(dtype, &[2, 1], &[1.5, -2.0]),
@@ -369,16 +300,7 @@ fn comparisons_give_bools_and_nan_compares_false_except_ne() {
         let args = [ints(&[2, 1], &[1, -2]), ints(&[3], &[0, -1, 2])];
         check(Op::Binary(op), &args, bools(&[2, 3], &expect));
     }
-    // numpy, on [1, nan, 2, nan] and [1, 1, 3, nan]:
-    let table: [(BinaryOp, [bool; 4]); 6] = [
-        (BinaryOp::Eq, [true, false, false, false]),
-        (BinaryOp::Ne, [false, true, true, true]),
-        (BinaryOp::Lt, [false, false, true, false]),
-        (BinaryOp::Le, [true, false, true, false]),
-        (BinaryOp::Gt, [false, false, false, false]),
-        (BinaryOp::Ge, [true, false, false, false]),
-    ];
-    for (op, expect) in table {
+    for (op, expect) in COMPARE_NAN {
         let args = [
             t(F64, &[4], &[1.0, NAN, 2.0, NAN]),
             t(F64, &[4], &[1.0, 1.0, 3.0, NAN]),
@@ -600,51 +522,53 @@ fn reduce(op: ReduceOp, axes: &[usize], keepdims: bool) -> Op {
 /// numpy's x for the reduction tests.
 const R: [f64; 6] = [1.0, -2.0, 3.0, 4.0, 0.5, -6.0];
 
+/// numpy: x = np.array([[1, -2, 3], [4, 0.5, -6]]) (that is, R);
+/// logsumexp as m + log(sum(exp(x - m))) with m the maximum.
+#[rustfmt::skip]
+const REDUCTIONS_OF_R: [(ReduceOp, &[usize], &[f64]); 15] = [
+    (ReduceOp::Sum, &[0], &[5.0, -1.5, -3.0]),
+    (ReduceOp::Sum, &[1], &[2.0, -1.5]),
+    (ReduceOp::Sum, &[0, 1], &[0.5]),
+    (ReduceOp::Mean, &[0], &[2.5, -0.75, -1.5]),
+    (ReduceOp::Mean, &[1], &[0.6666666666666666, -0.5]),
+    (ReduceOp::Mean, &[0, 1], &[0.08333333333333333]),
+    (ReduceOp::Max, &[0], &[4.0, 0.5, 3.0]),
+    (ReduceOp::Max, &[1], &[3.0, 4.0]),
+    (ReduceOp::Max, &[0, 1], &[4.0]),
+    (ReduceOp::Min, &[0], &[1.0, -2.0, -6.0]),
+    (ReduceOp::Min, &[1], &[-2.0, -6.0]),
+    (ReduceOp::Min, &[0, 1], &[-6.0]),
+    (ReduceOp::LogSumExp, &[0], &[4.048587351573742, 0.5788897342925495, 3.000123402189723]),
+    (ReduceOp::LogSumExp, &[1], &[3.1328452337275756, 4.029794486458149]),
+    (ReduceOp::LogSumExp, &[0, 1], &[4.371831137917677]),
+];
+
 #[test]
 fn reductions_match_numpy() {
-    // numpy: x = np.array([[1, -2, 3], [4, 0.5, -6]]); logsumexp as
-    // m + log(sum(exp(x - m))).
-    let cases: [(ReduceOp, &[usize], &[f64]); 15] = [
-        (ReduceOp::Sum, &[0], &[5.0, -1.5, -3.0]),
-        (ReduceOp::Sum, &[1], &[2.0, -1.5]),
-        (ReduceOp::Sum, &[0, 1], &[0.5]),
-        (ReduceOp::Mean, &[0], &[2.5, -0.75, -1.5]),
-        (ReduceOp::Mean, &[1], &[0.6666666666666666, -0.5]),
-        (ReduceOp::Mean, &[0, 1], &[0.08333333333333333]),
-        (ReduceOp::Max, &[0], &[4.0, 0.5, 3.0]),
-        (ReduceOp::Max, &[1], &[3.0, 4.0]),
-        (ReduceOp::Max, &[0, 1], &[4.0]),
-        (ReduceOp::Min, &[0], &[1.0, -2.0, -6.0]),
-        (ReduceOp::Min, &[1], &[-2.0, -6.0]),
-        (ReduceOp::Min, &[0, 1], &[-6.0]),
-        (
-            ReduceOp::LogSumExp,
-            &[0],
-            &[4.048587351573742, 0.5788897342925495, 3.000123402189723],
-        ),
-        (
-            ReduceOp::LogSumExp,
-            &[1],
-            &[3.1328452337275756, 4.029794486458149],
-        ),
-        (ReduceOp::LogSumExp, &[0, 1], &[4.371831137917677]),
-    ];
-    for (op, axes, expect) in cases {
+    for (op, axes, expect) in REDUCTIONS_OF_R {
+        let reduced = |keep: bool| -> Vec<usize> {
+            [2, 3]
+                .into_iter()
+                .enumerate()
+                .filter_map(|(axis, n)| match (axes.contains(&axis), keep) {
+                    (false, _) => Some(n),
+                    (true, true) => Some(1),
+                    (true, false) => None,
+                })
+                .collect()
+        };
         for dtype in [F32, F64] {
             let x = t(dtype, &[2, 3], &R);
-            let dropped: Vec<usize> = [2, 3]
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| !axes.contains(i))
-                .map(|(_, n)| n)
-                .collect();
-            check(reduce(op, axes, false), one(&x), t(dtype, &dropped, expect));
-            let kept: Vec<usize> = [2, 3]
-                .into_iter()
-                .enumerate()
-                .map(|(i, n)| if axes.contains(&i) { 1 } else { n })
-                .collect();
-            check(reduce(op, axes, true), &[x], t(dtype, &kept, expect));
+            check(
+                reduce(op, axes, false),
+                one(&x),
+                t(dtype, &reduced(false), expect),
+            );
+            check(
+                reduce(op, axes, true),
+                one(&x),
+                t(dtype, &reduced(true), expect),
+            );
         }
     }
 }
@@ -855,72 +779,49 @@ fn argmax_takes_the_first_maximum() {
     );
 }
 
+/// numpy, on R: e = np.exp(x - x.max(axis, keepdims=True)); e / e.sum(axis, keepdims=True),
+/// and its log.
+#[rustfmt::skip]
+const SOFTMAX_OF_R: [(usize, [f64; 6], [f64; 6]); 2] = [
+    (
+        0,
+        [0.04742587317756679, 0.07585818002124356, 0.9998766054240137, 0.9525741268224334, 0.9241418199787566, 0.00012339457598623172],
+        [-3.048587351573742, -2.5788897342925496, -0.0001234021897233402, -0.04858735157374191, -0.07888973429254952, -9.000123402189724],
+    ),
+    (
+        1,
+        [0.11849965453500959, 0.005899750401902781, 0.8756005950630876, 0.9706449937424646, 0.029310939042995143, 4.4067214540215444e-05],
+        [-2.1328452337275756, -5.132845233727576, -0.13284523372757556, -0.029794486458149045, -3.529794486458149, -10.02979448645815],
+    ),
+];
+
 #[test]
 fn softmax_and_log_softmax_match_numpy() {
-    // numpy: e = np.exp(x - x.max(axis, keepdims=True)); e / e.sum(axis, keepdims=True)
-    let softmax0 = [
-        0.04742587317756679,
-        0.07585818002124356,
-        0.9998766054240137,
-        0.9525741268224334,
-        0.9241418199787566,
-        0.00012339457598623172,
-    ];
-    let log_softmax0 = [
-        -3.048587351573742,
-        -2.5788897342925496,
-        -0.0001234021897233402,
-        -0.04858735157374191,
-        -0.07888973429254952,
-        -9.000123402189724,
-    ];
-    let softmax1 = [
-        0.11849965453500959,
-        0.005899750401902781,
-        0.8756005950630876,
-        0.9706449937424646,
-        0.029310939042995143,
-        4.4067214540215444e-05,
-    ];
-    let log_softmax1 = [
-        -2.1328452337275756,
-        -5.132845233727576,
-        -0.13284523372757556,
-        -0.029794486458149045,
-        -3.529794486458149,
-        -10.02979448645815,
-    ];
     for dtype in [F32, F64] {
         let x = t(dtype, &[2, 3], &R);
-        check(
-            Op::Softmax { axis: 0 },
-            one(&x),
-            t(dtype, &[2, 3], &softmax0),
-        );
-        check(
-            Op::LogSoftmax { axis: 0 },
-            one(&x),
-            t(dtype, &[2, 3], &log_softmax0),
-        );
-        check(
-            Op::Softmax { axis: 1 },
-            one(&x),
-            t(dtype, &[2, 3], &softmax1),
-        );
-        check(
-            Op::LogSoftmax { axis: 1 },
-            &[x],
-            t(dtype, &[2, 3], &log_softmax1),
-        );
+        for (axis, softmax, log_softmax) in SOFTMAX_OF_R {
+            check(Op::Softmax { axis }, one(&x), t(dtype, &[2, 3], &softmax));
+            check(
+                Op::LogSoftmax { axis },
+                one(&x),
+                t(dtype, &[2, 3], &log_softmax),
+            );
+        }
         check(
             Op::Softmax { axis: 1 },
             &[t(dtype, &[2, 0], &[])],
             t(dtype, &[2, 0], &[]),
         );
+        let single = t(dtype, &[1, 2], &[3.0, -1.0]);
         check(
             Op::LogSoftmax { axis: 0 },
-            &[t(dtype, &[1, 2], &[3.0, -1.0])],
+            one(&single),
             t(dtype, &[1, 2], &[0.0, 0.0]),
+        );
+        check(
+            Op::Softmax { axis: 0 },
+            one(&single),
+            t(dtype, &[1, 2], &[1.0, 1.0]),
         );
     }
 }
@@ -976,35 +877,28 @@ fn matmul_follows_numpy_for_every_rank() {
     }
 }
 
+/// numpy: a = np.arange(12).reshape(2, 1, 2, 3) - 5; b = np.arange(18).reshape(3, 3, 2) % 5 - 2;
+/// (a @ b).ravel(), of shape (2, 3, 2, 2).
+#[rustfmt::skip]
+const BATCHED_PRODUCT: [f64; 24] = [
+    4.0, 7.0, 4.0, 1.0, 7.0, -5.0, 1.0, -2.0, -5.0, 3.0, -2.0, 0.0,
+    4.0, -5.0, 4.0, -11.0, -5.0, 1.0, -11.0, 4.0, 1.0, -3.0, 4.0, -6.0,
+];
+
 #[test]
 fn batched_matmul_broadcasts_the_batch_axes() {
-    // numpy: a = np.arange(12).reshape(2, 1, 2, 3) - 5; b = np.arange(18).reshape(3, 3, 2) % 5 - 2;
-    // (a @ b).shape == (2, 3, 2, 2)
     let a: Vec<f64> = (0..12).map(|v| f64::from(v - 5)).collect();
     let b: Vec<f64> = (0..18).map(|v| f64::from(v % 5 - 2)).collect();
-    let expect = [
-        4.0, 7.0, 4.0, 1.0, 7.0, -5.0, 1.0, -2.0, -5.0, 3.0, -2.0, 0.0, 4.0, -5.0, 4.0, -11.0,
-        -5.0, 1.0, -11.0, 4.0, 1.0, -3.0, 4.0, -6.0,
-    ];
     for dtype in [F32, F64, I64] {
-        check(
-            Op::MatMul,
-            &[t(dtype, &[2, 1, 2, 3], &a), t(dtype, &[3, 3, 2], &b)],
-            t(dtype, &[2, 3, 2, 2], &expect),
-        );
+        let args = [t(dtype, &[2, 1, 2, 3], &a), t(dtype, &[3, 3, 2], &b)];
+        check(Op::MatMul, &args, t(dtype, &[2, 3, 2, 2], &BATCHED_PRODUCT));
     }
-    // A vector against a batch of matrices: [1, 2] @ (stack of [[1, 0], [0, 1]] and [[2, 0], [0, 2]])
+    // A vector against a batch of matrices: [1, 2] @ [I, 2I] == [[1, 2], [2, 4]].
     let eyes = [1.0, 0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 2.0];
-    check(
-        Op::MatMul,
-        &[t(F64, &[2], &[1.0, 2.0]), t(F64, &[2, 2, 2], &eyes)],
-        t(F64, &[2, 2], &[1.0, 2.0, 2.0, 4.0]),
-    );
-    check(
-        Op::MatMul,
-        &[t(F64, &[0, 2, 2], &[]), t(F64, &[2], &[1.0, 2.0])],
-        t(F64, &[0, 2], &[]),
-    );
+    let args = [t(F64, &[2], &[1.0, 2.0]), t(F64, &[2, 2, 2], &eyes)];
+    check(Op::MatMul, &args, t(F64, &[2, 2], &[1.0, 2.0, 2.0, 4.0]));
+    let args = [t(F64, &[0, 2, 2], &[]), t(F64, &[2], &[1.0, 2.0])];
+    check(Op::MatMul, &args, t(F64, &[0, 2], &[]));
 }
 
 #[test]

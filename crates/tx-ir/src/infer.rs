@@ -160,7 +160,16 @@ pub fn infer(op: &Op, inputs: &[&Type]) -> Result<Type, String> {
                     AxisSlice::Full => dims.push(dim.clone()),
                     AxisSlice::Range { start, step, len } => {
                         let Dim::Known(n) = dim else {
-                            return Err(format!("axis {axis} of {x} has symbolic size `{dim}`: only `:` can slice it"));
+                            // The size is known only at the call, where the
+                            // bounds are checked; a forward slice is all that
+                            // can be expressed without it.
+                            if *step <= 0 {
+                                return Err(format!(
+                                    "axis {axis} of {x} has symbolic size `{dim}`: it can be sliced only forward"
+                                ));
+                            }
+                            dims.push(Dim::Known(*len));
+                            continue;
                         };
                         let last = *start as i64 + (*len as i64 - 1) * step;
                         let in_bounds = *len == 0 || (*start < *n && last >= 0 && (last as usize) < *n);

@@ -338,7 +338,8 @@ pub enum AxisSlice {
     /// The whole axis (the only slice allowed on a symbolic dimension).
     Full,
     /// `len` elements starting at `start`, `step` apart (`step` may be
-    /// negative, never 0).
+    /// negative, never 0). On an axis of symbolic size the step is positive
+    /// and the bounds are checked when the graph is called.
     Range { start: usize, step: i64, len: usize },
 }
 

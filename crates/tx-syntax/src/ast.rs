@@ -21,10 +21,7 @@ impl Span {
 
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
-        Span {
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
+        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
     }
 }
 
@@ -59,12 +56,7 @@ pub enum ItemKind {
     Input { name: Ident, ty: TypeExpr },
     /// `param W : f32[784, 240] ~ normal(0, 0.05, seed = 1)` or `param b : f32[240] = 0`,
     /// optionally followed by `frozen` (never trained: feedback matrices, fixed features).
-    Param {
-        name: Ident,
-        ty: TypeExpr,
-        init: Init,
-        frozen: bool,
-    },
+    Param { name: Ident, ty: TypeExpr, init: Init, frozen: bool },
     /// `const H = 240`: a compile-time number, usable in shapes.
     Const { name: Ident, value: Expr },
     /// `let h = tanh(x @ W + b)`
@@ -75,11 +67,7 @@ pub enum ItemKind {
     Output { name: Ident, value: Option<Expr> },
     /// `layer h2 = dense(h1, W2, b2) inverse(t) = dense(t, V2, c2)`:
     /// a binding that is also a layer boundary for the learning rules.
-    Layer {
-        name: Ident,
-        value: Expr,
-        inverse: Option<Lambda>,
-    },
+    Layer { name: Ident, value: Expr, inverse: Option<Lambda> },
     /// `loss = mean(cross_entropy(out, y))`
     Loss { value: Expr },
     /// `metric accuracy = mean(argmax(out, axis = 1) == y)`
@@ -220,25 +208,12 @@ pub enum ExprKind {
     Bool(bool),
     /// A reference to a binding, input, parameter, constant, dimension or keyword value.
     Name(Ident),
-    Unary {
-        op: UnaryOp,
-        operand: Box<Expr>,
-    },
-    Binary {
-        op: BinaryOp,
-        lhs: Box<Expr>,
-        rhs: Box<Expr>,
-    },
+    Unary { op: UnaryOp, operand: Box<Expr> },
+    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
     /// `f(a, b, axis = 1)`
-    Call {
-        callee: Ident,
-        args: Vec<Arg>,
-    },
+    Call { callee: Ident, args: Vec<Arg> },
     /// `x[0, 1:3, ::2]`
-    Index {
-        base: Box<Expr>,
-        indices: Vec<IndexItem>,
-    },
+    Index { base: Box<Expr>, indices: Vec<IndexItem> },
     /// `[1, 2, 3]`: only meaningful as an argument (axes, shapes, per-layer settings).
     List(Vec<Expr>),
     /// Stands in for something that failed to parse; a diagnostic was already reported.
@@ -258,10 +233,5 @@ pub enum IndexItem {
     /// `x[i]`: selects one position and removes the axis.
     At(Expr),
     /// `x[a:b:c]` with each part optional.
-    Slice {
-        start: Option<Expr>,
-        stop: Option<Expr>,
-        step: Option<Expr>,
-        span: Span,
-    },
+    Slice { start: Option<Expr>, stop: Option<Expr>, step: Option<Expr>, span: Span },
 }

@@ -451,6 +451,7 @@ fn token_rank(token: &str) -> usize {
         "`(`",
         "`[`",
         "`{`",
+        "`let`",
         "`return`",
         "`inverse`",
         "`frozen`",

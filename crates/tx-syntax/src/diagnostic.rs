@@ -34,21 +34,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Error,
-            message: message.into(),
-            span,
-            notes: Vec::new(),
-        }
+        Diagnostic { severity: Severity::Error, message: message.into(), span, notes: Vec::new() }
     }
 
     pub fn warning(span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            message: message.into(),
-            span,
-            notes: Vec::new(),
-        }
+        Diagnostic { severity: Severity::Warning, message: message.into(), span, notes: Vec::new() }
     }
 
     pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
@@ -94,13 +84,8 @@ pub fn render(diagnostic: &Diagnostic, file_name: &str, source: &str) -> String 
     let end = floor_char_boundary(source, diagnostic.span.end.min(source.len())).max(start);
     let (line, col) = line_col(source, start);
     let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[start..]
-        .find('\n')
-        .map_or(source.len(), |i| start + i);
-    let text: Vec<char> = source[line_start..line_end]
-        .trim_end_matches('\r')
-        .chars()
-        .collect();
+    let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+    let text: Vec<char> = source[line_start..line_end].trim_end_matches('\r').chars().collect();
 
     // Caret columns (0-based, in chars) within the line; a span running past
     // the line end is cut at the end of the line.
@@ -122,15 +107,7 @@ pub fn render(diagnostic: &Diagnostic, file_name: &str, source: &str) -> String 
     let suffix = if shown_to < text.len() { "..." } else { "" };
     let shown: String = text[shown_from.min(shown_to)..shown_to]
         .iter()
-        .map(|&c| {
-            if c == '\t' {
-                ' '
-            } else if c.is_control() {
-                '?'
-            } else {
-                c
-            }
-        })
+        .map(|&c| if c == '\t' { ' ' } else if c.is_control() { '?' } else { c })
         .collect();
     let caret_offset = prefix.len() + caret_start - shown_from;
     let caret_len = caret_len.min((shown_to + 1).saturating_sub(caret_start).max(1));
@@ -142,11 +119,7 @@ pub fn render(diagnostic: &Diagnostic, file_name: &str, source: &str) -> String 
     out.push_str(&format!("{gutter}--> {file_name}:{line}:{col}\n"));
     out.push_str(&format!("{gutter} |\n"));
     out.push_str(&format!("{number} | {prefix}{shown}{suffix}\n"));
-    out.push_str(&format!(
-        "{gutter} | {}{}\n",
-        " ".repeat(caret_offset),
-        "^".repeat(caret_len)
-    ));
+    out.push_str(&format!("{gutter} | {}{}\n", " ".repeat(caret_offset), "^".repeat(caret_len)));
     for note in &diagnostic.notes {
         out.push_str(&format!("{gutter} = note: {note}\n"));
     }
@@ -173,21 +146,13 @@ mod tests {
 
     #[test]
     fn renders_at_end_of_file() {
-        check(
-            "let",
-            (3, 3),
-            "error: something is wrong\n --> f.tx:1:4\n  |\n1 | let\n  |    ^\n",
-        );
+        check("let", (3, 3), "error: something is wrong\n --> f.tx:1:4\n  |\n1 | let\n  |    ^\n");
     }
 
     #[test]
     fn cuts_enormous_lines() {
         let source = format!("let x = {}y", "1+".repeat(100_000));
-        let rendered = render(
-            &Diagnostic::error(Span::new(200_008, 200_009), "bad"),
-            "f.tx",
-            &source,
-        );
+        let rendered = render(&Diagnostic::error(Span::new(200_008, 200_009), "bad"), "f.tx", &source);
         assert!(rendered.contains("f.tx:1:200009"));
         assert!(rendered.lines().all(|l| l.len() < 200), "{rendered}");
     }

@@ -316,20 +316,12 @@ fn depth() {
     // The deepest allowed: 256 levels.
     assert_eq!(depth_of(&format!("{}x", "-".repeat(255))), 256);
     assert_eq!(
-        depth_of(&format!(
-            "{}x{}",
-            "[".repeat(255),
-            "]".repeat(255)
-        )),
+        depth_of(&format!("{}x{}", "[".repeat(255), "]".repeat(255))),
         256
     );
     assert_eq!(depth_of(&format!("x{}", "+x".repeat(255))), 256);
     assert_eq!(
-        depth_of(&format!(
-            "{}x{}",
-            "(".repeat(200),
-            ")".repeat(200)
-        )),
+        depth_of(&format!("{}x{}", "(".repeat(200), ")".repeat(200))),
         1
     );
 }
