@@ -171,7 +171,13 @@ impl<'a> Lowerer<'a> {
                     None => self.resolve(name),
                 };
                 let span = value.as_ref().map_or(name.span, |e| e.span);
-                if let Some(node) = self.tensor(v, span, "an output")
+                let node = self.tensor(v, span, "an output");
+                // `output y = expr` also binds `y`, as `let` would.
+                if value.is_some() {
+                    let bound = node.map_or(Value::Error, Value::Node);
+                    self.define(name, Binding::Value(bound), "output");
+                }
+                if let Some(node) = node
                     && let Err(e) = self.graph.add_output(&name.name, node)
                 {
                     self.report(name.span, e.message);
@@ -193,7 +199,9 @@ impl<'a> Lowerer<'a> {
             }
             ItemKind::Metric { name, value } => {
                 let v = self.expr(value);
-                let Some(node) = self.tensor(v, value.span, "a metric") else { return };
+                let node = self.tensor(v, value.span, "a metric");
+                self.define(name, Binding::Value(node.map_or(Value::Error, Value::Node)), "metric");
+                let Some(node) = node else { return };
                 let ty = self.graph.ty(node).clone();
                 if self.metrics.iter().any(|(n, _)| *n == name.name) {
                     self.report(name.span, format!("metric `{}` is defined twice", name.name));

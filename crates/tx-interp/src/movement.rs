@@ -74,7 +74,8 @@ pub(crate) fn concat(operands: &[&Tensor], axis: usize) -> Result<Tensor, String
     }
 }
 
-/// One [`AxisSlice`] per axis of `x`.
+/// One [`AxisSlice`] per axis of `x`. The bounds are checked here: on an
+/// axis of symbolic size only the call knows them.
 pub(crate) fn slice(x: &Tensor, axes: &[AxisSlice]) -> Result<Tensor, String> {
     fn slice_as<T: Clone>(a: &ArrayD<T>, axes: &[AxisSlice]) -> Result<ArrayD<T>, String> {
         if axes.len() != a.ndim() {

@@ -272,6 +272,27 @@ fn a_symbol_no_input_binds_is_an_error_before_computing() {
 }
 
 #[test]
+fn slices_of_symbolic_axes_are_bounds_checked_at_the_call() {
+    let mut g = Graph::new();
+    let x = g.input("x", ty(DType::I64, &["B"])).unwrap();
+    let axes = vec![tx_ir::AxisSlice::Range {
+        start: 1,
+        step: 2,
+        len: 2,
+    }];
+    let odd = g.add(Op::Slice { axes }, &[x]).unwrap();
+    let five = Tensor::I64(ndarray::arr1(&[10, 11, 12, 13, 14]).into_dyn());
+    let got = evaluate(&g, &[("x", &five)], &[], &[odd]).unwrap();
+    assert_eq!(got, vec![Tensor::I64(ndarray::arr1(&[11, 13]).into_dyn())]);
+    let three = Tensor::I64(ndarray::arr1(&[10, 11, 12]).into_dyn());
+    let err = evaluate(&g, &[("x", &three)], &[], &[odd]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "evaluating %1 failed: slice 1:2:2 is out of bounds for axis 0 ([3])"
+    );
+}
+
+#[test]
 fn only_what_the_outputs_need_is_evaluated() {
     let mut g = Graph::new();
     let x = g.input("x", ty(DType::F64, &["B"])).unwrap();
