@@ -197,6 +197,21 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
     }
     if let Some(seed) = args.random_inputs {
         let dims: Vec<(&str, usize)> = dims.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        // The sizes come from the command line: check them before allocating.
+        for (name, ty) in &declared {
+            let sizes: Vec<usize> = ty
+                .shape
+                .0
+                .iter()
+                .map(|d| match d {
+                    tx_ir::Dim::Known(n) => *n,
+                    tx_ir::Dim::Sym(s) => dims.iter().find(|(n, _)| n == s).map_or(4, |&(_, v)| v),
+                })
+                .collect();
+            if let Err(why) = tx_ir::check_tensor_size(ty.dtype, &sizes) {
+                return Err(Failure::usage(format!("error: --random-inputs: input `{name}`: {why}")));
+            }
+        }
         for (name, tensor) in tx_interp::random_inputs(graph, seed, &dims) {
             if !values.iter().any(|(n, _)| *n == name) {
                 values.push((name, tensor));

@@ -174,21 +174,12 @@ pub(crate) fn broadcast_shape(shapes: &[&[usize]]) -> Result<Vec<usize>, String>
     Ok(out)
 }
 
-/// The number of elements of a shape, refused when ndarray could not
-/// allocate it (more than `isize::MAX` bytes at 8 bytes an element), so that
-/// huge symbolic sizes give an error rather than a panic inside ndarray.
+/// The number of elements of a shape, refused above tx's per-tensor limit
+/// (`tx_ir::MAX_TENSOR_BYTES`, counting 8 bytes an element), so that huge
+/// symbolic sizes give an error rather than an aborted allocation.
 pub(crate) fn checked_len(shape: &[usize]) -> Result<usize, String> {
-    let nonzero = shape
-        .iter()
-        .filter(|&&n| n != 0)
-        .try_fold(8usize, |acc, &n| acc.checked_mul(n))
-        .filter(|&bytes| bytes <= isize::MAX as usize);
-    match nonzero {
-        Some(_) => Ok(shape.iter().product()),
-        None => Err(format!(
-            "a tensor of shape {shape:?} is too large to allocate"
-        )),
-    }
+    // Eight bytes an element: the widest element type bounds them all.
+    tx_ir::check_tensor_size(tx_ir::DType::F64, shape)
 }
 
 /// The same array in standard (row-major) layout, copied only when needed.

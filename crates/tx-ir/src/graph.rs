@@ -128,6 +128,7 @@ impl Graph {
     /// Declares an input; names are unique among inputs and parameters.
     pub fn input(&mut self, name: &str, ty: Type) -> Result<NodeId, GraphError> {
         self.check_new_name(name)?;
+        ty.check_size().map_err(|message| GraphError { message })?;
         let id = self.push(Node { op: Op::Input { name: name.to_string(), ty: ty.clone() }, inputs: vec![], ty });
         self.inputs.push(id);
         Ok(id)
@@ -136,6 +137,7 @@ impl Graph {
     /// Declares a parameter. Its shape must be fully known.
     pub fn param(&mut self, name: &str, ty: Type, init: Init, frozen: bool) -> Result<NodeId, GraphError> {
         self.check_new_name(name)?;
+        ty.check_size().map_err(|message| GraphError { message })?;
         if let Some(sym) = ty.shape.symbols().first() {
             return Err(GraphError {
                 message: format!("parameter `{name}` has symbolic dimension `{sym}`; parameters need known sizes"),

@@ -9,6 +9,12 @@ use crate::types::{DType, Dim, Shape, Type, broadcast_shapes};
 /// error is a plain sentence for diagnostics ("cannot add f32[B, 240] and
 /// f32[10]: dimension 1 differs (240 vs 10)").
 pub fn infer(op: &Op, inputs: &[&Type]) -> Result<Type, String> {
+    let ty = infer_unchecked(op, inputs)?;
+    ty.check_size()?;
+    Ok(ty)
+}
+
+fn infer_unchecked(op: &Op, inputs: &[&Type]) -> Result<Type, String> {
     if !op.arity().accepts(inputs.len()) {
         return Err(format!("`{}` takes {:?} operands, got {}", op.name(), op.arity(), inputs.len()));
     }

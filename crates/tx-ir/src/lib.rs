@@ -21,5 +21,5 @@ pub use infer::infer;
 pub use model::{Inverse, Layer, Model, Setting, TrainSpec};
 pub use op::{Arity, AxisSlice, BinaryOp, Distribution, Domain, Family, Op, ReduceOp, Scalar, UnaryOp};
 pub use print::{print_dot, print_graph, print_model};
-pub use types::{Bindings, DType, Dim, Shape, Type, broadcast_shapes};
+pub use types::{Bindings, DType, Dim, MAX_TENSOR_BYTES, Shape, Type, broadcast_shapes, check_tensor_size};
 pub use verify::{VerifyError, verify};

@@ -2,6 +2,24 @@
 
 use std::fmt;
 
+/// The largest tensor tx handles, in bytes. Types whose known sizes exceed
+/// it are rejected when the graph is built, and values that would exceed it
+/// (symbolic sizes bound at a call) when it runs, so that no program can make
+/// tx abort on an allocation.
+pub const MAX_TENSOR_BYTES: usize = 1 << 32;
+
+/// Checks a concrete shape against [`MAX_TENSOR_BYTES`].
+pub fn check_tensor_size(dtype: DType, dims: &[usize]) -> Result<usize, String> {
+    let elements = dims.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+    match elements {
+        Some(n) if n.checked_mul(dtype.size()).is_some_and(|bytes| bytes <= MAX_TENSOR_BYTES) => Ok(n),
+        _ => Err(format!(
+            "a {dtype} tensor of shape {dims:?} is larger than the {} GiB tx allows for one tensor",
+            MAX_TENSOR_BYTES >> 30
+        )),
+    }
+}
+
 /// The element types of tx tensors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DType {
@@ -180,6 +198,15 @@ impl Type {
 
     pub fn rank(&self) -> usize {
         self.shape.rank()
+    }
+
+    /// Fails when the known dimensions alone already exceed
+    /// [`MAX_TENSOR_BYTES`] (symbolic ones count as 1 here).
+    pub fn check_size(&self) -> Result<(), String> {
+        let known: Vec<usize> = self.shape.0.iter().map(|d| d.known().unwrap_or(1)).collect();
+        check_tensor_size(self.dtype, &known).map(|_| ()).map_err(|_| {
+            format!("{self} is larger than the {} GiB tx allows for one tensor", MAX_TENSOR_BYTES >> 30)
+        })
     }
 }
 

@@ -9,15 +9,15 @@
 //! a deep stack followed by garbage costs depth × tokens. This filter
 //! estimates the parser's stack from the tokens alone (open brackets, and the
 //! operators still waiting for their right operand, simulated with the same
-//! precedences as the grammar) and, past [`MAX_EXPR_DEPTH`], reports the
+//! precedences as the grammar) and, at [`MAX_EXPR_DEPTH`], reports the
 //! expression as too deeply nested, hands the parser a [`Token::TooDeep`]
 //! marker (a syntax error the grammar recognises and does not report again)
 //! and skips to the next item keyword.
 //!
-//! The estimate never exceeds the depth of the AST being built, except that
-//! it also counts parentheses (which add no AST depth): so the guard only
-//! fires on expressions that are too deep anyway, or on more than 256 nested
-//! parentheses.
+//! The estimate is below the depth of the AST being built (each open
+//! bracket or waiting operator is an ancestor of what follows), except that
+//! it also counts parentheses, which add no AST depth: so the guard only fires
+//! on expressions that are too deep anyway, or on 256 nested parentheses.
 
 use std::convert::Infallible;
 
@@ -170,7 +170,11 @@ impl<I: Iterator<Item = Result<Spanned, Infallible>>> NestingGuard<I> {
             Token::StarStar => self.binary(POW),
         }
         self.after_operand = operand;
-        self.total > MAX_EXPR_DEPTH as usize
+        // At 256 things open, whatever follows makes an AST deeper than 256
+        // (or more than 256 nested parentheses). Stopping here, rather than
+        // one token later, also keeps the parser from building that too-deep
+        // node out of the tokens already passed, and reporting it twice.
+        self.total >= MAX_EXPR_DEPTH as usize
     }
 }
 

@@ -151,28 +151,35 @@ fn literals_out_of_range() {
 
 #[test]
 fn nested_too_deeply() {
-    // Built one level too deep: reported once, at the node that went over.
-    let source = format!("let x = {}x", "-".repeat(256));
-    check_errors(
-        &source,
-        "8..265: expression is nested too deeply (more than 256 levels) -- (let x <error>)",
-    );
-    let source = format!("let x = x{}", "+x".repeat(256));
+    // Built one level too deep: reported once, at the node that went over,
+    // and the error node swallows the rest of the expression.
+    let source = format!("let x = x{} + y", "+x".repeat(256));
     check_errors(
         &source,
         "8..521: expression is nested too deeply (more than 256 levels) -- (let x <error>)",
     );
-    // More open brackets than the limit: the nesting guard reports it at the
-    // bracket that went over, and parsing resumes at the next item.
+    let source = format!("let x = x{}", "[0]".repeat(256));
+    check_errors(
+        &source,
+        "8..777: expression is nested too deeply (more than 256 levels) -- (let x <error>)",
+    );
+    // 256 things open at once (brackets, operators waiting for an operand):
+    // the nesting guard reports it at the token that reached the limit, and
+    // parsing resumes at the next item.
+    let source = format!("let x = {}x\nlet y = 2", "-".repeat(256));
+    check_errors(
+        &source,
+        "263..264: expression is nested too deeply (more than 256 levels) -- (let y 2)",
+    );
     let source = format!("let x = {}1\nlet y = 2", "(".repeat(300));
     check_errors(
         &source,
-        "264..265: expression is nested too deeply (more than 256 levels) -- (let y 2)",
+        "263..264: expression is nested too deeply (more than 256 levels) -- (let y 2)",
     );
     let source = format!("let x = f({})\noutput x", "[".repeat(300));
     check_errors(
         &source,
-        "265..266: expression is nested too deeply (more than 256 levels) -- (output x)",
+        "264..265: expression is nested too deeply (more than 256 levels) -- (output x)",
     );
 }
 

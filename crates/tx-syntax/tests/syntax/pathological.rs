@@ -75,7 +75,11 @@ fn long_prefix_chains() {
     check_one_too_deep(&format!("let x = {}a", "not ".repeat(n)));
     check_one_too_deep(&format!("let x = {}a", "a ** ".repeat(n)));
     check_one_too_deep(&format!("let x = {}a", "- a ** ".repeat(n)));
-    check_one_too_deep(&format!("let x = {}a", "not a == - ".repeat(n)));
+    check_one_too_deep(&format!(
+        "let x = {}{}a",
+        "not ".repeat(n),
+        "- a ** ".repeat(n)
+    ));
 }
 
 #[test]
