@@ -45,6 +45,10 @@ pub(crate) struct NestingGuard<I> {
     after_operand: bool,
     /// Dropping tokens up to the next item keyword after an overflow.
     skipping: bool,
+    /// Where the current item started (its keyword).
+    item_start: usize,
+    /// The starts of the items cut short by an overflow.
+    cut_items: Vec<usize>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -56,12 +60,18 @@ impl<I: Iterator<Item = Result<Spanned, Infallible>>> NestingGuard<I> {
             total: 0,
             after_operand: false,
             skipping: false,
+            item_start: 0,
+            cut_items: Vec::new(),
             diagnostics: Vec::new(),
         }
     }
 
-    pub(crate) fn into_diagnostics(self) -> Vec<Diagnostic> {
-        self.diagnostics
+    /// The diagnostics, and the start offsets of the items cut short by an
+    /// overflow. The parser may still have completed such an item out of
+    /// the tokens before the cut (an LR parser reduces what it can before it
+    /// notices the error), so the caller drops the items starting there.
+    pub(crate) fn finish(self) -> (Vec<Diagnostic>, Vec<usize>) {
+        (self.diagnostics, self.cut_items)
     }
 
     fn reset(&mut self) {
@@ -218,6 +228,9 @@ impl<I: Iterator<Item = Result<Spanned, Infallible>>> Iterator for NestingGuard<
                 }
                 self.skipping = false;
             }
+            if starts_item(&token) {
+                self.item_start = start;
+            }
             if self.account(&token) {
                 self.diagnostics.push(Diagnostic::error(
                     Span::new(start, end),
@@ -225,6 +238,7 @@ impl<I: Iterator<Item = Result<Spanned, Infallible>>> Iterator for NestingGuard<
                 ));
                 self.reset();
                 self.skipping = true;
+                self.cut_items.push(self.item_start);
                 return Some(Ok((start, Token::TooDeep, end)));
             }
             return Some(Ok((start, token, end)));

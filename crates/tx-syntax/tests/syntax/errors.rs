@@ -171,6 +171,13 @@ fn nested_too_deeply() {
         &source,
         "263..264: expression is nested too deeply (more than 256 levels) -- (let y 2)",
     );
+    // The parser could complete `let x = a ** ... ** a` from the tokens
+    // before the cut: that item is dropped all the same.
+    let source = format!("let x = {}a\nlet y = 2", "a ** ".repeat(300));
+    check_errors(
+        &source,
+        "1283..1285: expression is nested too deeply (more than 256 levels) -- (let y 2)",
+    );
     let source = format!("let x = {}1\nlet y = 2", "(".repeat(300));
     check_errors(
         &source,
