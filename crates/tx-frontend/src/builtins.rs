@@ -476,11 +476,8 @@ fn lower_builtin(lw: &mut Lowerer<'_>, name: &str, args: &Args<'_>) -> Option<Va
         }
         "normal" | "uniform" => {
             let shape = args.full_shape(lw, 0)?;
-            let (a, b) = if name == "normal" {
-                (args.number(lw, 1, 0.0)?, args.number(lw, 2, 1.0)?)
-            } else {
-                (args.number(lw, 1, 0.0)?, args.number(lw, 2, 1.0)?)
-            };
+            // (mean, std) for `normal`, (low, high) for `uniform`: both default to 0 and 1.
+            let (a, b) = (args.number(lw, 1, 0.0)?, args.number(lw, 2, 1.0)?);
             let seed = args.seed(lw, 3)?.expect("seed is required");
             let dtype = args.dtype(lw, 4, DType::F32)?;
             let dist = if name == "normal" {

@@ -42,15 +42,11 @@ pub fn verify(graph: &Graph) -> Result<(), VerifyError> {
             Err(e) => return fail(Some(id), e),
         }
         match &node.op {
-            Op::Input { name, .. } => {
-                if graph.input_named(name) != Some(id) {
-                    return fail(Some(id), format!("input `{name}` is not registered"));
-                }
+            Op::Input { name, .. } if graph.input_named(name) != Some(id) => {
+                return fail(Some(id), format!("input `{name}` is not registered"));
             }
-            Op::Param { name, .. } => {
-                if graph.param_named(name).map(|p| p.node) != Some(id) {
-                    return fail(Some(id), format!("parameter `{name}` is not registered"));
-                }
+            Op::Param { name, .. } if graph.param_named(name).map(|p| p.node) != Some(id) => {
+                return fail(Some(id), format!("parameter `{name}` is not registered"));
             }
             _ => {}
         }

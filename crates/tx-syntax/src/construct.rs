@@ -8,8 +8,8 @@ use std::convert::Infallible;
 use lalrpop_util::{ErrorRecovery, ParseError};
 
 use crate::ast::{
-    Arg, BinaryOp, Block, DimExpr, Expr, ExprKind, FnDef, Ident, IndexItem, Init, Item, ItemKind,
-    Lambda, MAX_EXPR_DEPTH, Program, Setting, Span, TypeExpr, UnaryOp,
+    Arg, BinaryOp, Block, DimExpr, Expr, ExprKind, FnDef, Ident, IndexItem, Init, Item, ItemKind, Lambda,
+    MAX_EXPR_DEPTH, Program, Setting, Span, TypeExpr, UnaryOp,
 };
 use crate::diagnostic::Diagnostic;
 use crate::lexer::{Token, shown};
@@ -42,20 +42,12 @@ pub(crate) fn expr(diags: &mut Vec<Diagnostic>, (span, kind): (Span, ExprKind)) 
 }
 
 fn error_expr(span: Span) -> Expr {
-    Expr {
-        kind: ExprKind::Error,
-        span,
-        depth: 1,
-    }
+    Expr { kind: ExprKind::Error, span, depth: 1 }
 }
 
 fn for_each_child(kind: &ExprKind, mut visit: impl FnMut(&Expr)) {
     match kind {
-        ExprKind::Int(_)
-        | ExprKind::Float(_)
-        | ExprKind::Bool(_)
-        | ExprKind::Name(_)
-        | ExprKind::Error => {}
+        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Name(_) | ExprKind::Error => {}
         ExprKind::Unary { operand, .. } => visit(operand),
         ExprKind::Binary { lhs, rhs, .. } => {
             visit(lhs);
@@ -67,13 +59,8 @@ fn for_each_child(kind: &ExprKind, mut visit: impl FnMut(&Expr)) {
             for index in indices {
                 match index {
                     IndexItem::At(at) => visit(at),
-                    IndexItem::Slice {
-                        start, stop, step, ..
-                    } => {
-                        [start, stop, step]
-                            .into_iter()
-                            .flatten()
-                            .for_each(&mut visit);
+                    IndexItem::Slice { start, stop, step, .. } => {
+                        [start, stop, step].into_iter().flatten().for_each(&mut visit);
                     }
                 }
             }
@@ -88,18 +75,11 @@ pub(crate) fn paren((span, inner): (Span, Expr)) -> Expr {
 }
 
 pub(crate) fn binary(op: BinaryOp, lhs: Expr, rhs: Expr) -> ExprKind {
-    ExprKind::Binary {
-        op,
-        lhs: Box::new(lhs),
-        rhs: Box::new(rhs),
-    }
+    ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }
 }
 
 pub(crate) fn unary(op: UnaryOp, operand: Expr) -> ExprKind {
-    ExprKind::Unary {
-        op,
-        operand: Box::new(operand),
-    }
+    ExprKind::Unary { op, operand: Box::new(operand) }
 }
 
 pub(crate) fn call(callee: Ident, args: Vec<Arg>) -> ExprKind {
@@ -107,17 +87,11 @@ pub(crate) fn call(callee: Ident, args: Vec<Arg>) -> ExprKind {
 }
 
 pub(crate) fn index(base: Expr, indices: Vec<IndexItem>) -> ExprKind {
-    ExprKind::Index {
-        base: Box::new(base),
-        indices,
-    }
+    ExprKind::Index { base: Box::new(base), indices }
 }
 
 pub(crate) fn keyword_arg(name: Ident, value: Expr) -> Arg {
-    Arg {
-        name: Some(name),
-        value,
-    }
+    Arg { name: Some(name), value }
 }
 
 pub(crate) fn positional_arg(value: Expr) -> Arg {
@@ -126,21 +100,12 @@ pub(crate) fn positional_arg(value: Expr) -> Arg {
 
 type SliceParts = (Option<Expr>, Option<Expr>, Option<Expr>);
 
-pub(crate) fn slice_parts(
-    start: Option<Expr>,
-    stop: Option<Expr>,
-    step: Option<Option<Expr>>,
-) -> SliceParts {
+pub(crate) fn slice_parts(start: Option<Expr>, stop: Option<Expr>, step: Option<Option<Expr>>) -> SliceParts {
     (start, stop, step.flatten())
 }
 
 pub(crate) fn slice((span, (start, stop, step)): (Span, SliceParts)) -> IndexItem {
-    IndexItem::Slice {
-        start,
-        stop,
-        step,
-        span,
-    }
+    IndexItem::Slice { start, stop, step, span }
 }
 
 /// An integer literal; `None` (too large) was reported by the lexer.
@@ -166,9 +131,7 @@ pub(crate) fn comma<T>(mut items: Vec<T>, last: Option<T>) -> Vec<T> {
 // ---------------------------------------------------------------- items
 
 pub(crate) fn program(items: Vec<Option<Item>>) -> Program {
-    Program {
-        items: items.into_iter().flatten().collect(),
-    }
+    Program { items: items.into_iter().flatten().collect() }
 }
 
 pub(crate) fn item((span, kind): (Span, ItemKind)) -> Item {
@@ -189,12 +152,7 @@ pub(crate) fn input(name: Ident, ty: TypeExpr) -> ItemKind {
 }
 
 pub(crate) fn param(name: Ident, ty: TypeExpr, init: Init, frozen: Option<Token>) -> ItemKind {
-    ItemKind::Param {
-        name,
-        ty,
-        init,
-        frozen: frozen.is_some(),
-    }
+    ItemKind::Param { name, ty, init, frozen: frozen.is_some() }
 }
 
 pub(crate) fn constant(name: Ident, value: Expr) -> ItemKind {
@@ -210,11 +168,7 @@ pub(crate) fn output(name: Ident, value: Option<Expr>) -> ItemKind {
 }
 
 pub(crate) fn layer(name: Ident, value: Expr, inverse: Option<Lambda>) -> ItemKind {
-    ItemKind::Layer {
-        name,
-        value,
-        inverse,
-    }
+    ItemKind::Layer { name, value, inverse }
 }
 
 pub(crate) fn loss(value: Expr) -> ItemKind {
@@ -245,10 +199,7 @@ pub(crate) fn type_expr((span, (dtype, dims)): (Span, (Ident, Vec<DimExpr>))) ->
 /// saturates here: the shape type has no error case, and the file is
 /// rejected anyway.
 pub(crate) fn dim_size((span, value): (Span, Option<i64>)) -> DimExpr {
-    DimExpr::Size {
-        value: value.unwrap_or(i64::MAX),
-        span,
-    }
+    DimExpr::Size { value: value.unwrap_or(i64::MAX), span }
 }
 
 type FnParts = (Ident, Vec<Ident>, Block);
@@ -258,12 +209,7 @@ pub(crate) fn fn_parts(name: Ident, params: Vec<Ident>, body: Block) -> FnParts 
 }
 
 pub(crate) fn fn_def((span, (name, params, body)): (Span, FnParts)) -> FnDef {
-    FnDef {
-        name,
-        params,
-        body,
-        span,
-    }
+    FnDef { name, params, body, span }
 }
 
 pub(crate) fn block(lets: Vec<(Ident, Expr)>, result: Expr) -> Block {
@@ -296,51 +242,28 @@ pub(crate) fn recover(
 
 /// The diagnostic for a parse error, or `None` for the error the nesting
 /// guard provoked on purpose (it reported the problem itself).
-pub(crate) fn syntax_error(
-    source: &str,
-    error: ParseError<usize, Token, Infallible>,
-) -> Option<Diagnostic> {
+pub(crate) fn syntax_error(source: &str, error: ParseError<usize, Token, Infallible>) -> Option<Diagnostic> {
     let mut chained_comparison = false;
     let (span, found, expected) = match error {
-        ParseError::UnrecognizedToken {
-            token: (_, Token::TooDeep, _),
-            ..
-        }
-        | ParseError::ExtraToken {
-            token: (_, Token::TooDeep, _),
-        } => return None,
-        ParseError::UnrecognizedToken {
-            token: (start, token, end),
-            expected,
-        } => {
+        ParseError::UnrecognizedToken { token: (_, Token::TooDeep, _), .. }
+        | ParseError::ExtraToken { token: (_, Token::TooDeep, _) } => return None,
+        ParseError::UnrecognizedToken { token: (start, token, end), expected } => {
             // `a < b < c`: a comparison just ended, so a second one is not
             // among the alternatives though `and` is.
             chained_comparison = is_comparison(&token)
                 && expected.iter().any(|name| name == "\"and\"")
                 && !expected.iter().any(|name| name == "\"<\"");
-            (
-                Span::new(start, end),
-                found_text(source, start, end),
-                expected,
-            )
+            (Span::new(start, end), found_text(source, start, end), expected)
         }
-        ParseError::ExtraToken {
-            token: (start, _, end),
-        } => (
-            Span::new(start, end),
-            found_text(source, start, end),
-            Vec::new(),
-        ),
-        ParseError::UnrecognizedEof { location, expected } => (
-            Span::new(location, location),
-            "end of file".to_owned(),
-            expected,
-        ),
-        ParseError::InvalidToken { location } => (
-            Span::new(location, location),
-            "an invalid token".to_owned(),
-            Vec::new(),
-        ),
+        ParseError::ExtraToken { token: (start, _, end) } => {
+            (Span::new(start, end), found_text(source, start, end), Vec::new())
+        }
+        ParseError::UnrecognizedEof { location, expected } => {
+            (Span::new(location, location), "end of file".to_owned(), expected)
+        }
+        ParseError::InvalidToken { location } => {
+            (Span::new(location, location), "an invalid token".to_owned(), Vec::new())
+        }
         ParseError::User { error } => match error {},
     };
     let expected = describe_expected(&expected);
@@ -360,10 +283,7 @@ pub(crate) fn syntax_error(
 }
 
 fn is_comparison(token: &Token) -> bool {
-    matches!(
-        token,
-        Token::EqEq | Token::NotEq | Token::Lt | Token::Le | Token::Gt | Token::Ge
-    )
+    matches!(token, Token::EqEq | Token::NotEq | Token::Lt | Token::Le | Token::Gt | Token::Ge)
 }
 
 fn found_text(source: &str, start: usize, end: usize) -> String {
@@ -374,19 +294,11 @@ fn found_text(source: &str, start: usize, end: usize) -> String {
 }
 
 /// Tokens that can start an expression.
-const EXPR_START: &[&str] = &[
-    "IDENT", "INT", "FLOAT", "true", "false", "(", "[", "-", "not",
-];
-const OPERATORS: &[&str] = &[
-    "or", "and", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "@", "**",
-];
-const ITEM_KEYWORDS: &[&str] = &[
-    "input", "param", "const", "let", "fn", "output", "layer", "loss", "metric", "train",
-];
+const EXPR_START: &[&str] = &["IDENT", "INT", "FLOAT", "true", "false", "(", "[", "-", "not"];
+const OPERATORS: &[&str] = &["or", "and", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "@", "**"];
+const ITEM_KEYWORDS: &[&str] = &["input", "param", "const", "let", "fn", "output", "layer", "loss", "metric", "train"];
 /// Keywords accepted as `train` setting keys.
-const KEY_KEYWORDS: &[&str] = &[
-    "inverse", "loss", "metric", "layer", "input", "output", "param",
-];
+const KEY_KEYWORDS: &[&str] = &["inverse", "loss", "metric", "layer", "input", "output", "param"];
 
 /// The most alternatives a message lists; more are cut with "...".
 const MAX_LISTED: usize = 6;
@@ -456,10 +368,7 @@ fn token_rank(token: &str) -> usize {
         "`inverse`",
         "`frozen`",
     ];
-    ORDER
-        .iter()
-        .position(|t| *t == token)
-        .unwrap_or(ORDER.len())
+    ORDER.iter().position(|t| *t == token).unwrap_or(ORDER.len())
 }
 
 #[cfg(test)]
@@ -508,9 +417,7 @@ mod tests {
 
     #[test]
     fn cuts_long_lists() {
-        let names = [
-            "\"=\"", "\"~\"", "\":\"", "\",\"", "\")\"", "\"]\"", "\"}\"", "\"{\"",
-        ];
+        let names = ["\"=\"", "\"~\"", "\":\"", "\",\"", "\")\"", "\"]\"", "\"}\"", "\"{\""];
         assert_eq!(describe(&names), "`=`, `~`, `:`, `,`, `)`, ...");
     }
 }

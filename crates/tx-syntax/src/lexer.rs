@@ -125,12 +125,7 @@ pub enum Token {
 }
 
 fn float(lex: &mut logos::Lexer<Token>) -> Filter<Option<f64>> {
-    Filter::Emit(
-        lex.slice()
-            .parse::<f64>()
-            .ok()
-            .filter(|value| value.is_finite()),
-    )
+    Filter::Emit(lex.slice().parse::<f64>().ok().filter(|value| value.is_finite()))
 }
 
 /// A token with its byte span, as lalrpop takes it.
@@ -160,12 +155,7 @@ pub struct Lexer<'s> {
 
 impl<'s> Lexer<'s> {
     pub fn new(source: &'s str) -> Lexer<'s> {
-        Lexer {
-            source,
-            inner: Token::lexer(source).spanned(),
-            bad_run: None,
-            diagnostics: Vec::new(),
-        }
+        Lexer { source, inner: Token::lexer(source).spanned(), bad_run: None, diagnostics: Vec::new() }
     }
 
     /// The lexical diagnostics found so far.
@@ -186,8 +176,7 @@ impl<'s> Lexer<'s> {
             } else {
                 format!("unexpected characters `{}`", shown(text))
             };
-            self.diagnostics
-                .push(Diagnostic::error(Span::new(start, end), message));
+            self.diagnostics.push(Diagnostic::error(Span::new(start, end), message));
         }
     }
 }
@@ -222,8 +211,7 @@ impl Iterator for Lexer<'_> {
                     format!("integer literal is too large (the largest is {})", i64::MAX),
                 )),
                 Token::Float(None) => {
-                    self.diagnostics
-                        .push(Diagnostic::error(span, "float literal is out of range"));
+                    self.diagnostics.push(Diagnostic::error(span, "float literal is out of range"));
                 }
                 _ => {}
             }
@@ -256,11 +244,7 @@ mod tests {
     use super::*;
 
     fn tokens(source: &str) -> Vec<Token> {
-        lex(source)
-            .0
-            .into_iter()
-            .map(|(_, token, _)| token)
-            .collect()
+        lex(source).0.into_iter().map(|(_, token, _)| token).collect()
     }
 
     #[test]
@@ -323,10 +307,7 @@ mod tests {
                 (19, Token::Ident("x".into()), 20),
             ]
         );
-        let messages: Vec<_> = diagnostics
-            .iter()
-            .map(|d| (d.message.as_str(), d.span))
-            .collect();
+        let messages: Vec<_> = diagnostics.iter().map(|d| (d.message.as_str(), d.span)).collect();
         assert_eq!(
             messages,
             vec![
@@ -344,17 +325,11 @@ mod tests {
         assert_eq!(tokens[1].1, Token::Int(None));
         assert_eq!(tokens[2].1, Token::Float(Some(1e308)));
         assert_eq!(tokens[3].1, Token::Float(None));
-        let messages: Vec<_> = diagnostics
-            .iter()
-            .map(|d| (d.message.as_str(), d.span))
-            .collect();
+        let messages: Vec<_> = diagnostics.iter().map(|d| (d.message.as_str(), d.span)).collect();
         assert_eq!(
             messages,
             vec![
-                (
-                    "integer literal is too large (the largest is 9223372036854775807)",
-                    Span::new(20, 39)
-                ),
+                ("integer literal is too large (the largest is 9223372036854775807)", Span::new(20, 39)),
                 ("float literal is out of range", Span::new(46, 51)),
             ]
         );

@@ -34,15 +34,14 @@ pub fn parse(source: &str) -> (ast::Program, Vec<Diagnostic>) {
     let mut lexer = lexer::Lexer::new(source);
     let mut guard = nesting::NestingGuard::new(&mut lexer);
     let mut diagnostics = Vec::new();
-    let mut program =
-        match grammar::ProgramParser::new().parse(source, &mut diagnostics, &mut guard) {
-            Ok(program) => program,
-            // Item-level recovery catches every error, so this is only a safety net.
-            Err(error) => {
-                diagnostics.extend(construct::syntax_error(source, error));
-                ast::Program::default()
-            }
-        };
+    let mut program = match grammar::ProgramParser::new().parse(source, &mut diagnostics, &mut guard) {
+        Ok(program) => program,
+        // Item-level recovery catches every error, so this is only a safety net.
+        Err(error) => {
+            diagnostics.extend(construct::syntax_error(source, error));
+            ast::Program::default()
+        }
+    };
     let (guard_diagnostics, cut_items) = guard.finish();
     program.items.retain(|item| !cut_items.contains(&item.span.start));
     diagnostics.extend(guard_diagnostics);

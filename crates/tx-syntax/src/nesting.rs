@@ -139,26 +139,17 @@ impl<I: Iterator<Item = Result<Spanned, Infallible>>> NestingGuard<I> {
                 // recovers to the item level. Either way nothing is open.
                 self.reset();
             }
-            Token::Ident(_)
-            | Token::Int(_)
-            | Token::Float(_)
-            | Token::True
-            | Token::False
-            | Token::TooDeep => operand = true,
+            Token::Ident(_) | Token::Int(_) | Token::Float(_) | Token::True | Token::False | Token::TooDeep => {
+                operand = true
+            }
             Token::LParen | Token::LBracket => {
-                self.frames.push(Frame {
-                    counted: true,
-                    waiting: Vec::new(),
-                });
+                self.frames.push(Frame { counted: true, waiting: Vec::new() });
                 self.total += 1;
             }
             // A block's braces hold items, not an expression: they add no
             // depth, and the parser rejects a `{` anywhere but after an item
             // header, so they cannot pile up on its stack either.
-            Token::LBrace => self.frames.push(Frame {
-                counted: false,
-                waiting: Vec::new(),
-            }),
+            Token::LBrace => self.frames.push(Frame { counted: false, waiting: Vec::new() }),
             Token::RParen | Token::RBracket | Token::RBrace => {
                 if self.frames.len() > 1 {
                     let frame = self.frames.pop().unwrap_or_default();

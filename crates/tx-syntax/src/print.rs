@@ -16,10 +16,7 @@
 
 use std::fmt::Write;
 
-use crate::ast::{
-    Arg, DimExpr, Expr, ExprKind, FnDef, IndexItem, Init, Item, ItemKind, Program, TypeExpr,
-    UnaryOp,
-};
+use crate::ast::{Arg, DimExpr, Expr, ExprKind, FnDef, IndexItem, Init, Item, ItemKind, Program, TypeExpr, UnaryOp};
 
 /// The whole program, one item per line (each line ends with `\n`).
 pub fn print_program(program: &Program) -> String {
@@ -38,23 +35,13 @@ pub fn print_item(item: &Item) -> String {
         ItemKind::Input { name, ty } => {
             let _ = write!(out, "(input {} {})", name.name, print_type(ty));
         }
-        ItemKind::Param {
-            name,
-            ty,
-            init,
-            frozen,
-        } => {
+        ItemKind::Param { name, ty, init, frozen } => {
             let init = match init {
                 Init::Fill(value) => format!("(= {})", print_expr(value)),
                 Init::Call(value) => format!("(~ {})", print_expr(value)),
             };
             let frozen = if *frozen { " frozen" } else { "" };
-            let _ = write!(
-                out,
-                "(param {} {} {init}{frozen})",
-                name.name,
-                print_type(ty)
-            );
+            let _ = write!(out, "(param {} {} {init}{frozen})", name.name, print_type(ty));
         }
         ItemKind::Const { name, value } => {
             let _ = write!(out, "(const {} {})", name.name, print_expr(value));
@@ -63,28 +50,16 @@ pub fn print_item(item: &Item) -> String {
             let _ = write!(out, "(let {} {})", name.name, print_expr(value));
         }
         ItemKind::Fn(def) => out.push_str(&print_fn(def)),
-        ItemKind::Output {
-            name,
-            value: Some(value),
-        } => {
+        ItemKind::Output { name, value: Some(value) } => {
             let _ = write!(out, "(output {} {})", name.name, print_expr(value));
         }
         ItemKind::Output { name, value: None } => {
             let _ = write!(out, "(output {})", name.name);
         }
-        ItemKind::Layer {
-            name,
-            value,
-            inverse,
-        } => {
+        ItemKind::Layer { name, value, inverse } => {
             let _ = write!(out, "(layer {} {}", name.name, print_expr(value));
             if let Some(inverse) = inverse {
-                let _ = write!(
-                    out,
-                    " (inverse {} {})",
-                    inverse.param.name,
-                    print_expr(&inverse.body)
-                );
+                let _ = write!(out, " (inverse {} {})", inverse.param.name, print_expr(&inverse.body));
             }
             out.push(')');
         }
@@ -97,12 +72,7 @@ pub fn print_item(item: &Item) -> String {
         ItemKind::Train { rule, settings } => {
             let _ = write!(out, "(train {}", rule.name);
             for setting in settings {
-                let _ = write!(
-                    out,
-                    " ({} {})",
-                    setting.key.name,
-                    print_expr(&setting.value)
-                );
+                let _ = write!(out, " ({} {})", setting.key.name, print_expr(&setting.value));
             }
             out.push(')');
         }
@@ -188,9 +158,7 @@ fn write_expr(out: &mut String, expr: &Expr) {
                 out.push(' ');
                 match index {
                     IndexItem::At(at) => write_expr(out, at),
-                    IndexItem::Slice {
-                        start, stop, step, ..
-                    } => {
+                    IndexItem::Slice { start, stop, step, .. } => {
                         if let Some(start) = start {
                             write_expr(out, start);
                         }

@@ -37,32 +37,17 @@ fn inputs_and_types() {
     check("input x : f32[]", "(input x f32)");
     check("input x : f32[B, 10]", "(input x f32[B, 10])");
     check("input x : bool[B, 10, ]", "(input x bool[B, 10])");
-    check(
-        "input x:f32[1]input y:f32[2]",
-        "(input x f32[1])\n(input y f32[2])",
-    );
+    check("input x:f32[1]input y:f32[2]", "(input x f32[1])\n(input y f32[2])");
 }
 
 #[test]
 fn params() {
-    check(
-        "param W : f32[784, 240] ~ orthogonal(seed = 1)",
-        "(param W f32[784, 240] (~ (call orthogonal seed=1)))",
-    );
+    check("param W : f32[784, 240] ~ orthogonal(seed = 1)", "(param W f32[784, 240] (~ (call orthogonal seed=1)))");
     check("param b : f32[240] = 0", "(param b f32[240] (= 0))");
-    check(
-        "param W : f32[3,3] ~ zeros",
-        "(param W f32[3, 3] (~ zeros))",
-    );
-    check(
-        "param W : f32[3,3] ~ zeros frozen",
-        "(param W f32[3, 3] (~ zeros) frozen)",
-    );
+    check("param W : f32[3,3] ~ zeros", "(param W f32[3, 3] (~ zeros))");
+    check("param W : f32[3,3] ~ zeros frozen", "(param W f32[3, 3] (~ zeros) frozen)");
     check("param s : f32 = 0.5 frozen", "(param s f32 (= 0.5) frozen)");
-    check(
-        "param s : f32 = -1 param t : f32 = 2",
-        "(param s f32 (= (neg 1)))\n(param t f32 (= 2))",
-    );
+    check("param s : f32 = -1 param t : f32 = 2", "(param s f32 (= (neg 1)))\n(param t f32 (= 2))");
 }
 
 #[test]
@@ -73,18 +58,12 @@ fn bindings() {
     check("output h", "(output h)");
     check("output h output k", "(output h)\n(output k)");
     check("loss = mean(x)", "(loss (call mean x))");
-    check(
-        "metric acc = mean(x == y)",
-        "(metric acc (call mean (== x y)))",
-    );
+    check("metric acc = mean(x == y)", "(metric acc (call mean (== x y)))");
 }
 
 #[test]
 fn functions() {
-    check(
-        "fn dense(h, W, b) = tanh(h @ W + b)",
-        "(fn dense (h W b) (call tanh (+ (@ h W) b)))",
-    );
+    check("fn dense(h, W, b) = tanh(h @ W + b)", "(fn dense (h W b) (call tanh (+ (@ h W) b)))");
     check(
         "fn f(x, y) { let a = x * 2  let b = a + y  return a * b }",
         "(fn f (x y) (let a (* x 2)) (let b (+ a y)) (* a b))",
@@ -95,10 +74,7 @@ fn functions() {
 
 #[test]
 fn layers() {
-    check(
-        "layer h2 = dense(h1, W2, b2)",
-        "(layer h2 (call dense h1 W2 b2))",
-    );
+    check("layer h2 = dense(h1, W2, b2)", "(layer h2 (call dense h1 W2 b2))");
     check(
         "layer h2 = dense(h1, W2, b2) inverse(t) = dense(t, V2, c2)",
         "(layer h2 (call dense h1 W2 b2) (inverse t (call dense t V2 c2)))",
@@ -146,10 +122,7 @@ fn calls() {
 fn indexing() {
     check_expr("x[0]", "(index x 0)");
     check_expr("x[i, a:b, ::2, :]", "(index x i a:b ::2 :)");
-    check_expr(
-        "x[1:, :3, 1:2:3, ::, a+1:]",
-        "(index x 1: :3 1:2:3 : (+ a 1):)",
-    );
+    check_expr("x[1:, :3, 1:2:3, ::, a+1:]", "(index x 1: :3 1:2:3 : (+ a 1):)");
     check_expr("x[-1]", "(index x (neg 1))");
     check_expr("f(x)[0][1:]", "(index (index (call f x) 0) 1:)");
     check_expr("(a + b)[0]", "(index (+ a b) 0)");
@@ -209,18 +182,9 @@ fn associativity() {
 
 #[test]
 fn comments_and_layout() {
-    check(
-        "# leading comment\ninput x : f32 # trailing\n\n\t# indented\r\nlet y = x # end",
-        "(input x f32)\n(let y x)",
-    );
-    check(
-        "let a = 1 let b = 2 output a",
-        "(let a 1)\n(let b 2)\n(output a)",
-    );
-    check(
-        "let a =\n  f(\n    x, # first\n    y,\n  )",
-        "(let a (call f x y))",
-    );
+    check("# leading comment\ninput x : f32 # trailing\n\n\t# indented\r\nlet y = x # end", "(input x f32)\n(let y x)");
+    check("let a = 1 let b = 2 output a", "(let a 1)\n(let b 2)\n(output a)");
+    check("let a =\n  f(\n    x, # first\n    y,\n  )", "(let a (call f x y))");
     check("", "");
     check("# only a comment", "");
 }
@@ -229,64 +193,37 @@ fn comments_and_layout() {
 fn spans() {
     let source = "let e = (a + b) * f(c)[1:]\ninput x : f32[B, 3]";
     let (program, _) = parse_checked(source);
-    let ItemKind::Let { name, value } = &program.items[0].kind else {
-        panic!()
-    };
-    assert_eq!(
-        at(source, program.items[0].span),
-        "let e = (a + b) * f(c)[1:]"
-    );
+    let ItemKind::Let { name, value } = &program.items[0].kind else { panic!() };
+    assert_eq!(at(source, program.items[0].span), "let e = (a + b) * f(c)[1:]");
     assert_eq!(at(source, name.span), "e");
     assert_eq!(at(source, value.span), "(a + b) * f(c)[1:]");
-    let ExprKind::Binary { lhs, rhs, .. } = &value.kind else {
-        panic!()
-    };
+    let ExprKind::Binary { lhs, rhs, .. } = &value.kind else { panic!() };
     assert_eq!(at(source, lhs.span), "(a + b)");
     assert_eq!(at(source, rhs.span), "f(c)[1:]");
-    let ExprKind::Index { base, indices } = &rhs.kind else {
-        panic!()
-    };
+    let ExprKind::Index { base, indices } = &rhs.kind else { panic!() };
     assert_eq!(at(source, base.span), "f(c)");
-    let IndexItem::Slice { span, .. } = &indices[0] else {
-        panic!()
-    };
+    let IndexItem::Slice { span, .. } = &indices[0] else { panic!() };
     assert_eq!(at(source, *span), "1:");
-    let ItemKind::Input { ty, .. } = &program.items[1].kind else {
-        panic!()
-    };
+    let ItemKind::Input { ty, .. } = &program.items[1].kind else { panic!() };
     assert_eq!(at(source, ty.span), "f32[B, 3]");
     assert_eq!(at(source, ty.dims[1].span()), "3");
     assert!(matches!(ty.dims[1], DimExpr::Size { value: 3, .. }));
 
     let source = "fn f(x) = -x\nlayer h = g(x) inverse(t) = t";
     let (program, _) = parse_checked(source);
-    let ItemKind::Fn(def) = &program.items[0].kind else {
-        panic!()
-    };
+    let ItemKind::Fn(def) = &program.items[0].kind else { panic!() };
     assert_eq!(at(source, def.span), "fn f(x) = -x");
     assert_eq!(at(source, def.body.result.span), "-x");
-    let ItemKind::Layer {
-        inverse: Some(inverse),
-        ..
-    } = &program.items[1].kind
-    else {
-        panic!()
-    };
+    let ItemKind::Layer { inverse: Some(inverse), .. } = &program.items[1].kind else { panic!() };
     assert_eq!(at(source, inverse.span), "inverse(t) = t");
     assert_eq!(at(source, inverse.param.span), "t");
 
     // An empty slice part: the span is the colon alone.
     let source = "let e = x[:]";
     let (program, _) = parse_checked(source);
-    let ItemKind::Let { value, .. } = &program.items[0].kind else {
-        panic!()
-    };
-    let ExprKind::Index { indices, .. } = &value.kind else {
-        panic!()
-    };
-    let IndexItem::Slice { span, .. } = &indices[0] else {
-        panic!()
-    };
+    let ItemKind::Let { value, .. } = &program.items[0].kind else { panic!() };
+    let ExprKind::Index { indices, .. } = &value.kind else { panic!() };
+    let IndexItem::Slice { span, .. } = &indices[0] else { panic!() };
     assert_eq!(at(source, *span), ":");
 }
 
@@ -299,9 +236,7 @@ fn depth() {
     let depth_of = |source: &str| {
         let (program, diagnostics) = parse_checked(&format!("let e = {source}"));
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
-        let ItemKind::Let { value, .. } = &program.items[0].kind else {
-            panic!()
-        };
+        let ItemKind::Let { value, .. } = &program.items[0].kind else { panic!() };
         value.depth
     };
     assert_eq!(depth_of("a"), 1);
@@ -315,13 +250,7 @@ fn depth() {
     assert_eq!(depth_of("-a ** 2"), 3);
     // The deepest allowed: 256 levels.
     assert_eq!(depth_of(&format!("{}x", "-".repeat(255))), 256);
-    assert_eq!(
-        depth_of(&format!("{}x{}", "[".repeat(255), "]".repeat(255))),
-        256
-    );
+    assert_eq!(depth_of(&format!("{}x{}", "[".repeat(255), "]".repeat(255))), 256);
     assert_eq!(depth_of(&format!("x{}", "+x".repeat(255))), 256);
-    assert_eq!(
-        depth_of(&format!("{}x{}", "(".repeat(200), ")".repeat(200))),
-        1
-    );
+    assert_eq!(depth_of(&format!("{}x{}", "(".repeat(200), ")".repeat(200))), 1);
 }

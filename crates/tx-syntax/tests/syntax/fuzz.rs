@@ -56,17 +56,11 @@ const SNIPPETS: &[&str] = &[
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         (any::<usize>(), 1..20usize).prop_map(|(at, len)| Edit::Delete { at, len }),
-        (any::<usize>(), proptest::sample::select(SNIPPETS)).prop_map(|(at, text)| Edit::Insert {
-            at,
-            text: text.to_owned()
-        }),
+        (any::<usize>(), proptest::sample::select(SNIPPETS))
+            .prop_map(|(at, text)| Edit::Insert { at, text: text.to_owned() }),
         (any::<usize>(), "[ -~]{1,8}").prop_map(|(at, text)| Edit::Insert { at, text }),
         (any::<usize>(), any::<u8>()).prop_map(|(at, byte)| Edit::Replace { at, byte }),
-        (any::<usize>(), 1..200usize, any::<usize>()).prop_map(|(at, len, to)| Edit::Duplicate {
-            at,
-            len,
-            to
-        }),
+        (any::<usize>(), 1..200usize, any::<usize>()).prop_map(|(at, len, to)| Edit::Duplicate { at, len, to }),
         any::<usize>().prop_map(|at| Edit::Truncate { at }),
     ]
 }
@@ -145,28 +139,19 @@ proptest! {
 // ---------------------------------------------------------------- random expressions
 
 fn node(kind: ExprKind) -> Expr {
-    Expr {
-        kind,
-        span: Span::default(),
-        depth: 0,
-    }
+    Expr { kind, span: Span::default(), depth: 0 }
 }
 
 fn ident(name: &str) -> Ident {
-    Ident {
-        name: name.to_owned(),
-        span: Span::default(),
-    }
+    Ident { name: name.to_owned(), span: Span::default() }
 }
 
 fn expression() -> impl Strategy<Value = Expr> {
     let leaf = prop_oneof![
         (0..1000i64).prop_map(|n| node(ExprKind::Int(n))),
-        proptest::sample::select(&[0.5, 1.5, 2.0, 0.001, 1e20][..])
-            .prop_map(|x| node(ExprKind::Float(x))),
+        proptest::sample::select(&[0.5, 1.5, 2.0, 0.001, 1e20][..]).prop_map(|x| node(ExprKind::Float(x))),
         any::<bool>().prop_map(|b| node(ExprKind::Bool(b))),
-        proptest::sample::select(&["a", "b", "x", "W_1"][..])
-            .prop_map(|name| node(ExprKind::Name(ident(name)))),
+        proptest::sample::select(&["a", "b", "x", "W_1"][..]).prop_map(|name| node(ExprKind::Name(ident(name)))),
     ];
     leaf.prop_recursive(6, 48, 4, |inner| {
         let binary_op = proptest::sample::select(
@@ -190,48 +175,21 @@ fn expression() -> impl Strategy<Value = Expr> {
         let slice_part = proptest::option::of(inner.clone());
         let index_item = prop_oneof![
             inner.clone().prop_map(IndexItem::At),
-            (slice_part.clone(), slice_part.clone(), slice_part).prop_map(|(start, stop, step)| {
-                IndexItem::Slice {
-                    start,
-                    stop,
-                    step,
-                    span: Span::default(),
-                }
-            }),
+            (slice_part.clone(), slice_part.clone(), slice_part)
+                .prop_map(|(start, stop, step)| { IndexItem::Slice { start, stop, step, span: Span::default() } }),
         ];
-        let arg = (
-            proptest::option::of(proptest::sample::select(&["axis", "k"][..])),
-            inner.clone(),
-        )
-            .prop_map(|(name, value)| Arg {
-                name: name.map(ident),
-                value,
-            });
+        let arg = (proptest::option::of(proptest::sample::select(&["axis", "k"][..])), inner.clone())
+            .prop_map(|(name, value)| Arg { name: name.map(ident), value });
         prop_oneof![
-            (binary_op, inner.clone(), inner.clone()).prop_map(|(op, lhs, rhs)| {
-                node(ExprKind::Binary {
-                    op,
-                    lhs: Box::new(lhs),
-                    rhs: Box::new(rhs),
-                })
-            }),
+            (binary_op, inner.clone(), inner.clone())
+                .prop_map(|(op, lhs, rhs)| { node(ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }) }),
             (any::<bool>(), inner.clone()).prop_map(|(neg, operand)| {
                 let op = if neg { UnaryOp::Neg } else { UnaryOp::Not };
-                node(ExprKind::Unary {
-                    op,
-                    operand: Box::new(operand),
-                })
+                node(ExprKind::Unary { op, operand: Box::new(operand) })
             }),
-            proptest::collection::vec(arg, 0..3).prop_map(|args| node(ExprKind::Call {
-                callee: ident("f"),
-                args
-            })),
-            (inner.clone(), proptest::collection::vec(index_item, 1..3)).prop_map(
-                |(base, indices)| node(ExprKind::Index {
-                    base: Box::new(base),
-                    indices
-                })
-            ),
+            proptest::collection::vec(arg, 0..3).prop_map(|args| node(ExprKind::Call { callee: ident("f"), args })),
+            (inner.clone(), proptest::collection::vec(index_item, 1..3))
+                .prop_map(|(base, indices)| node(ExprKind::Index { base: Box::new(base), indices })),
             proptest::collection::vec(inner, 0..3).prop_map(|items| node(ExprKind::List(items))),
         ]
     })
@@ -254,22 +212,13 @@ fn level(expr: &Expr) -> u8 {
         ExprKind::Binary { op, .. } => match op {
             BinaryOp::Or => OR,
             BinaryOp::And => AND,
-            BinaryOp::Eq
-            | BinaryOp::Ne
-            | BinaryOp::Lt
-            | BinaryOp::Le
-            | BinaryOp::Gt
-            | BinaryOp::Ge => CMP,
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => CMP,
             BinaryOp::Add | BinaryOp::Sub => ADD,
             BinaryOp::Mul | BinaryOp::Div | BinaryOp::MatMul => MUL,
             BinaryOp::Pow => POW,
         },
-        ExprKind::Unary {
-            op: UnaryOp::Not, ..
-        } => NOT,
-        ExprKind::Unary {
-            op: UnaryOp::Neg, ..
-        } => NEG,
+        ExprKind::Unary { op: UnaryOp::Not, .. } => NOT,
+        ExprKind::Unary { op: UnaryOp::Neg, .. } => NEG,
         ExprKind::Call { .. } | ExprKind::Index { .. } => POSTFIX,
         _ => ATOM,
     }
@@ -279,11 +228,7 @@ fn level(expr: &Expr) -> u8 {
 fn minimal(expr: &Expr) -> String {
     render(expr, &|child, min| {
         let text = minimal(child);
-        if level(child) >= min {
-            text
-        } else {
-            format!("({text})")
-        }
+        if level(child) >= min { text } else { format!("({text})") }
     })
 }
 
@@ -291,11 +236,7 @@ fn minimal(expr: &Expr) -> String {
 fn full(expr: &Expr) -> String {
     render(expr, &|child, _| {
         let text = full(child);
-        if level(child) == ATOM {
-            text
-        } else {
-            format!("({text})")
-        }
+        if level(child) == ATOM { text } else { format!("({text})") }
     })
 }
 
@@ -318,14 +259,8 @@ fn render(expr: &Expr, child: &dyn Fn(&Expr, u8) -> String) -> String {
             };
             format!("{} {} {}", child(lhs, left), op.symbol(), child(rhs, right))
         }
-        ExprKind::Unary {
-            op: UnaryOp::Not,
-            operand,
-        } => format!("not {}", child(operand, NOT)),
-        ExprKind::Unary {
-            op: UnaryOp::Neg,
-            operand,
-        } => format!("- {}", child(operand, NEG)),
+        ExprKind::Unary { op: UnaryOp::Not, operand } => format!("not {}", child(operand, NOT)),
+        ExprKind::Unary { op: UnaryOp::Neg, operand } => format!("- {}", child(operand, NEG)),
         ExprKind::Call { callee, args } => {
             let args: Vec<String> = args
                 .iter()
@@ -341,11 +276,8 @@ fn render(expr: &Expr, child: &dyn Fn(&Expr, u8) -> String) -> String {
                 .iter()
                 .map(|index| match index {
                     IndexItem::At(at) => child(at, OR),
-                    IndexItem::Slice {
-                        start, stop, step, ..
-                    } => {
-                        let part =
-                            |e: &Option<Expr>| e.as_ref().map_or(String::new(), |e| child(e, OR));
+                    IndexItem::Slice { start, stop, step, .. } => {
+                        let part = |e: &Option<Expr>| e.as_ref().map_or(String::new(), |e| child(e, OR));
                         match step {
                             Some(_) => format!("{}:{}:{}", part(start), part(stop), part(step)),
                             None => format!("{}:{}", part(start), part(stop)),

@@ -41,21 +41,14 @@ train dtp {
 
 /// Trims every line and drops blank ones, so expectations can be indented.
 fn normalize(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.lines().map(str::trim).filter(|line| !line.is_empty()).collect::<Vec<_>>().join("\n")
 }
 
 /// `start..end: message` per diagnostic, then its notes indented by `= `.
 fn format_diagnostics(diagnostics: &[Diagnostic]) -> String {
     let mut out = String::new();
     for diagnostic in diagnostics {
-        out.push_str(&format!(
-            "{}..{}: {}\n",
-            diagnostic.span.start, diagnostic.span.end, diagnostic.message
-        ));
+        out.push_str(&format!("{}..{}: {}\n", diagnostic.span.start, diagnostic.span.end, diagnostic.message));
         for note in &diagnostic.notes {
             out.push_str(&format!("= {note}\n"));
         }
@@ -70,17 +63,11 @@ pub fn parse_checked(source: &str) -> (Program, Vec<Diagnostic>) {
     let (program, diagnostics) = parse(source);
     for diagnostic in &diagnostics {
         let span = diagnostic.span;
-        assert!(
-            span.start <= span.end && span.end <= source.len(),
-            "{diagnostic:?}"
-        );
+        assert!(span.start <= span.end && span.end <= source.len(), "{diagnostic:?}");
         assert!(source.is_char_boundary(span.start) && source.is_char_boundary(span.end));
     }
     for window in diagnostics.windows(2) {
-        assert!(
-            window[0].span.start <= window[1].span.start,
-            "diagnostics out of order"
-        );
+        assert!(window[0].span.start <= window[1].span.start, "diagnostics out of order");
     }
     for item in &program.items {
         assert!(item.span.end <= source.len());
@@ -99,9 +86,7 @@ fn for_each_item_expr(item: &Item, visit: &mut dyn FnMut(&Expr)) {
         },
         ItemKind::Const { value, .. }
         | ItemKind::Let { value, .. }
-        | ItemKind::Output {
-            value: Some(value), ..
-        }
+        | ItemKind::Output { value: Some(value), .. }
         | ItemKind::Loss { value }
         | ItemKind::Metric { value, .. } => visit(value),
         ItemKind::Fn(def) => {
@@ -122,11 +107,7 @@ fn for_each_item_expr(item: &Item, visit: &mut dyn FnMut(&Expr)) {
 fn check_depth(expr: &Expr) -> u32 {
     let mut children = Vec::new();
     match &expr.kind {
-        ExprKind::Int(_)
-        | ExprKind::Float(_)
-        | ExprKind::Bool(_)
-        | ExprKind::Name(_)
-        | ExprKind::Error => {}
+        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Name(_) | ExprKind::Error => {}
         ExprKind::Unary { operand, .. } => children.push(&**operand),
         ExprKind::Binary { lhs, rhs, .. } => children.extend([&**lhs, &**rhs]),
         ExprKind::Call { args, .. } => children.extend(args.iter().map(|arg| &arg.value)),
@@ -135,9 +116,7 @@ fn check_depth(expr: &Expr) -> u32 {
             for index in indices {
                 match index {
                     IndexItem::At(at) => children.push(at),
-                    IndexItem::Slice {
-                        start, stop, step, ..
-                    } => {
+                    IndexItem::Slice { start, stop, step, .. } => {
                         children.extend([start, stop, step].into_iter().flatten());
                     }
                 }
@@ -146,9 +125,7 @@ fn check_depth(expr: &Expr) -> u32 {
         ExprKind::List(elements) => children.extend(elements),
     }
     assert!(
-        children
-            .iter()
-            .all(|child| !matches!(child.kind, ExprKind::Error)),
+        children.iter().all(|child| !matches!(child.kind, ExprKind::Error)),
         "an error node inside a non-error node"
     );
     let depth = 1 + children.into_iter().map(check_depth).max().unwrap_or(0);
@@ -160,34 +137,16 @@ fn check_depth(expr: &Expr) -> u32 {
 /// `source` parses without diagnostics, to the items printed in `expect`.
 pub fn check(source: &str, expect: &str) {
     let (program, diagnostics) = parse_checked(source);
-    assert!(
-        diagnostics.is_empty(),
-        "unexpected diagnostics for {source:?}:\n{}",
-        format_diagnostics(&diagnostics)
-    );
-    assert_eq!(
-        normalize(&print_program(&program)),
-        normalize(expect),
-        "source: {source:?}"
-    );
+    assert!(diagnostics.is_empty(), "unexpected diagnostics for {source:?}:\n{}", format_diagnostics(&diagnostics));
+    assert_eq!(normalize(&print_program(&program)), normalize(expect), "source: {source:?}");
 }
 
 /// The expression in `let e = <source>` prints as `expect`.
 pub fn check_expr(source: &str, expect: &str) {
     let text = format!("let e = {source}");
     let (program, diagnostics) = parse_checked(&text);
-    assert!(
-        diagnostics.is_empty(),
-        "unexpected diagnostics for {text:?}:\n{}",
-        format_diagnostics(&diagnostics)
-    );
-    let [
-        Item {
-            kind: ItemKind::Let { value, .. },
-            ..
-        },
-    ] = program.items.as_slice()
-    else {
+    assert!(diagnostics.is_empty(), "unexpected diagnostics for {text:?}:\n{}", format_diagnostics(&diagnostics));
+    let [Item { kind: ItemKind::Let { value, .. }, .. }] = program.items.as_slice() else {
         panic!("not one let: {program:?}");
     };
     assert_eq!(print_expr(value), expect, "source: {source:?}");
@@ -198,15 +157,7 @@ pub fn check_expr(source: &str, expect: &str) {
 /// compare equal, so short cases fit on one line.
 pub fn check_errors(source: &str, expect: &str) {
     let (program, diagnostics) = parse_checked(source);
-    let actual = format!(
-        "{}--\n{}",
-        format_diagnostics(&diagnostics),
-        print_program(&program)
-    );
+    let actual = format!("{}--\n{}", format_diagnostics(&diagnostics), print_program(&program));
     let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert_eq!(
-        words(&actual),
-        words(expect),
-        "source: {source:?}\nactual:\n{actual}"
-    );
+    assert_eq!(words(&actual), words(expect), "source: {source:?}\nactual:\n{actual}");
 }

@@ -11,10 +11,7 @@ const TOO_DEEP: &str = "expression is nested too deeply (more than 256 levels)";
 /// The messages of the diagnostics, and the printed program.
 fn outcome(source: &str) -> (Vec<String>, String) {
     let (program, diagnostics) = parse_checked(source);
-    (
-        diagnostics.into_iter().map(|d| d.message).collect(),
-        print_program(&program),
-    )
+    (diagnostics.into_iter().map(|d| d.message).collect(), print_program(&program))
 }
 
 /// Exactly one "too deep" diagnostic, and the trailing `let ok = 1` parsed.
@@ -28,9 +25,7 @@ fn check_one_too_deep(source: &str) {
 fn pseudo_random(count: usize) -> impl Iterator<Item = u64> {
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     (0..count).map(move |_| {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         state >> 33
     })
 }
@@ -75,11 +70,7 @@ fn long_prefix_chains() {
     check_one_too_deep(&format!("let x = {}a", "not ".repeat(n)));
     check_one_too_deep(&format!("let x = {}a", "a ** ".repeat(n)));
     check_one_too_deep(&format!("let x = {}a", "- a ** ".repeat(n)));
-    check_one_too_deep(&format!(
-        "let x = {}{}a",
-        "not ".repeat(n),
-        "- a ** ".repeat(n)
-    ));
+    check_one_too_deep(&format!("let x = {}{}a", "not ".repeat(n), "- a ** ".repeat(n)));
 }
 
 #[test]
@@ -106,10 +97,7 @@ fn huge_tokens() {
     assert_eq!(program.len(), name.len() + "(let x )\n".len());
 
     let (messages, _) = outcome(&format!("let x = {}", "9".repeat(1_000_000)));
-    assert_eq!(
-        messages,
-        vec!["integer literal is too large (the largest is 9223372036854775807)".to_owned()]
-    );
+    assert_eq!(messages, vec!["integer literal is too large (the largest is 9223372036854775807)".to_owned()]);
     let (messages, _) = outcome(&format!("let x = 1.{}e99999999999", "5".repeat(1_000_000)));
     assert_eq!(messages, vec!["float literal is out of range".to_owned()]);
     let (messages, program) = outcome(&format!("# {}\nlet x = 1", "#".repeat(1_000_000)));
@@ -133,18 +121,8 @@ fn one_error_per_broken_item() {
 fn deep_then_garbage() {
     // An error deep inside brackets, then a long tail of tokens that the
     // parser skips: the nesting guard keeps this linear.
-    for prefix in [
-        "(",
-        "f(",
-        "a + [",
-        "- a ** ",
-        "x[a or b and c == d + e * f(g, ",
-    ] {
-        let source = format!(
-            "let x = {}{}",
-            prefix.repeat(80),
-            ", ) ] ( [".repeat(20_000)
-        );
+    for prefix in ["(", "f(", "a + [", "- a ** ", "x[a or b and c == d + e * f(g, "] {
+        let source = format!("let x = {}{}", prefix.repeat(80), ", ) ] ( [".repeat(20_000));
         let (messages, _) = outcome(&source);
         assert!(!messages.is_empty());
     }
@@ -156,21 +134,17 @@ fn random_bytes() {
     let source = String::from_utf8_lossy(&bytes);
     let (messages, _) = outcome(&source);
     assert!(!messages.is_empty());
-    let ascii: String = pseudo_random(1_000_000)
-        .map(|n| char::from(b' ' + (n % 95) as u8))
-        .collect();
+    let ascii: String = pseudo_random(1_000_000).map(|n| char::from(b' ' + (n % 95) as u8)).collect();
     outcome(&ascii);
 }
 
 #[test]
 fn random_tokens() {
     const TOKENS: &[&str] = &[
-        "(", ")", "[", "]", "{", "}", ",", ":", "=", "~", "+", "-", "*", "/", "**", "@", "==", "<",
-        "a", "f(", "1", "2.5", "not", "and", "let", "fn", "input", "param", "train", "return",
-        "inverse", "frozen", "output", "#\n", "$",
+        "(", ")", "[", "]", "{", "}", ",", ":", "=", "~", "+", "-", "*", "/", "**", "@", "==", "<", "a", "f(", "1",
+        "2.5", "not", "and", "let", "fn", "input", "param", "train", "return", "inverse", "frozen", "output", "#\n",
+        "$",
     ];
-    let source: Vec<&str> = pseudo_random(300_000)
-        .map(|n| TOKENS[n as usize % TOKENS.len()])
-        .collect();
+    let source: Vec<&str> = pseudo_random(300_000).map(|n| TOKENS[n as usize % TOKENS.len()]).collect();
     outcome(&source.join(" "));
 }
