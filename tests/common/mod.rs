@@ -37,11 +37,9 @@ impl ScratchDir {
     pub fn new(label: &str) -> ScratchDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("{label}-{}-{n}", std::process::id()));
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{label}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
         ScratchDir { path }
     }
 
@@ -52,8 +50,7 @@ impl ScratchDir {
     /// Writes `bytes` to `name` inside the directory and returns the path.
     pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path.join(name);
-        std::fs::write(&path, bytes)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         path
     }
 }
@@ -93,11 +90,7 @@ impl Outcome {
     /// Fails unless the process exited with 0, 1 or 2 and printed no panic.
     pub fn assert_no_crash(&self, what: &str) {
         let clean = matches!(self.code(), Some(0..=2)) && !self.stderr.contains("panicked");
-        assert!(
-            clean,
-            "{what}: expected exit code 0, 1 or 2 and no panic\n{}",
-            self.describe()
-        );
+        assert!(clean, "{what}: expected exit code 0, 1 or 2 and no panic\n{}", self.describe());
     }
 }
 
@@ -146,15 +139,9 @@ pub fn wait_guarded(mut child: Child, what: &str) -> Outcome {
         }
     };
     let collect = |handle: Option<std::thread::JoinHandle<Vec<u8>>>| {
-        handle
-            .map(|h| String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned())
-            .unwrap_or_default()
+        handle.map(|h| String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned()).unwrap_or_default()
     };
-    Outcome {
-        status,
-        stdout: collect(stdout),
-        stderr: collect(stderr),
-    }
+    Outcome { status, stdout: collect(stdout), stderr: collect(stderr) }
 }
 
 fn reader_thread(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
@@ -171,10 +158,7 @@ fn reader_thread(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandl
 /// f32 and f64. The same formula in Python is
 /// `((np.arange(n) * 37 + k * 11) % 23 - 11) / 8.0 * scale`.
 pub fn fill(n: usize, k: usize, scale: f64) -> Vec<f64> {
-    (0..n)
-        .map(|i| ((i * 37 + k * 11) % 23) as f64 - 11.0)
-        .map(|v| v / 8.0 * scale)
-        .collect()
+    (0..n).map(|i| ((i * 37 + k * 11) % 23) as f64 - 11.0).map(|v| v / 8.0 * scale).collect()
 }
 
 /// A deterministic pseudo-random generator (SplitMix64) for the fuzzers:
@@ -230,27 +214,13 @@ impl NpyType {
 /// `values` (converted to `ty`): format version 1.0, the header padded with
 /// spaces so that the data starts at a multiple of 64 bytes.
 pub fn npy_bytes(ty: NpyType, shape: &[usize], values: &[f64]) -> Vec<u8> {
-    assert_eq!(
-        shape.iter().product::<usize>(),
-        values.len(),
-        "the values must fill the shape"
-    );
+    assert_eq!(shape.iter().product::<usize>(), values.len(), "the values must fill the shape");
     let dims = match shape {
         [] => "()".to_string(),
         [n] => format!("({n},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => format!("({})", shape.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
     };
-    let mut header = format!(
-        "{{'descr': '{}', 'fortran_order': False, 'shape': {dims}, }}",
-        ty.descr()
-    );
+    let mut header = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {dims}, }}", ty.descr());
     // Magic (6) + version (2) + header length (2) + header + '\n'.
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -312,10 +282,7 @@ pub const JSON_MAX_DEPTH: usize = 64;
 
 /// Parses one JSON document (RFC 8259), surrounded by optional whitespace.
 pub fn parse_json(text: &str) -> Result<Json, String> {
-    let mut parser = JsonParser {
-        bytes: text.as_bytes(),
-        at: 0,
-    };
+    let mut parser = JsonParser { bytes: text.as_bytes(), at: 0 };
     let value = parser.value(0)?;
     parser.skip_whitespace();
     if parser.at != parser.bytes.len() {
@@ -439,10 +406,7 @@ impl JsonParser<'_> {
                 }
                 self.at += 1;
             }
-            out.push_str(
-                std::str::from_utf8(&self.bytes[start..self.at])
-                    .map_err(|_| self.error("invalid UTF-8"))?,
-            );
+            out.push_str(std::str::from_utf8(&self.bytes[start..self.at]).map_err(|_| self.error("invalid UTF-8"))?);
             match self.peek() {
                 None => return Err(self.error("unterminated string")),
                 Some(b'"') => {
@@ -451,9 +415,7 @@ impl JsonParser<'_> {
                 }
                 _ => {
                     self.at += 1;
-                    let escaped = self
-                        .peek()
-                        .ok_or_else(|| self.error("unterminated escape"))?;
+                    let escaped = self.peek().ok_or_else(|| self.error("unterminated escape"))?;
                     self.at += 1;
                     match escaped {
                         b'"' => out.push('"'),
@@ -465,14 +427,10 @@ impl JsonParser<'_> {
                         b'r' => out.push('\r'),
                         b't' => out.push('\t'),
                         b'u' => {
-                            let hex = self
-                                .bytes
-                                .get(self.at..self.at + 4)
-                                .ok_or_else(|| self.error("short \\u escape"))?;
-                            let hex = std::str::from_utf8(hex)
-                                .map_err(|_| self.error("bad \\u escape"))?;
-                            let code = u32::from_str_radix(hex, 16)
-                                .map_err(|_| self.error("bad \\u escape"))?;
+                            let hex =
+                                self.bytes.get(self.at..self.at + 4).ok_or_else(|| self.error("short \\u escape"))?;
+                            let hex = std::str::from_utf8(hex).map_err(|_| self.error("bad \\u escape"))?;
+                            let code = u32::from_str_radix(hex, 16).map_err(|_| self.error("bad \\u escape"))?;
                             self.at += 4;
                             // Surrogate pairs are not needed by these tests.
                             out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
@@ -511,11 +469,8 @@ impl JsonParser<'_> {
             }
             self.digits();
         }
-        let text = std::str::from_utf8(&self.bytes[start..self.at])
-            .map_err(|_| self.error("invalid number"))?;
-        text.parse::<f64>()
-            .map(Json::Number)
-            .map_err(|_| self.error("invalid number"))
+        let text = std::str::from_utf8(&self.bytes[start..self.at]).map_err(|_| self.error("invalid number"))?;
+        text.parse::<f64>().map(Json::Number).map_err(|_| self.error("invalid number"))
     }
 
     fn digits(&mut self) {
@@ -537,9 +492,7 @@ pub struct JsonOutput {
 /// Parses the one line `tx run --json` prints, checking its layout:
 /// `{"outputs": {"<name>": {"shape": [...], "dtype": "...", "data": [...]}}}`.
 pub fn parse_run_json(stdout: &str) -> Result<Vec<JsonOutput>, String> {
-    let line = stdout
-        .strip_suffix('\n')
-        .ok_or("the output does not end with a newline")?;
+    let line = stdout.strip_suffix('\n').ok_or("the output does not end with a newline")?;
     if line.contains('\n') {
         return Err("the output is more than one line".into());
     }
@@ -560,30 +513,18 @@ pub fn parse_run_json(stdout: &str) -> Result<Vec<JsonOutput>, String> {
         };
         let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
         if keys != ["shape", "dtype", "data"] {
-            return Err(format!(
-                "output `{name}` has keys {keys:?}, expected shape, dtype, data"
-            ));
+            return Err(format!("output `{name}` has keys {keys:?}, expected shape, dtype, data"));
         }
-        let shape = value
-            .get("shape")
-            .and_then(Json::as_array)
-            .ok_or(format!("`{name}.shape` is not an array"))?;
+        let shape = value.get("shape").and_then(Json::as_array).ok_or(format!("`{name}.shape` is not an array"))?;
         let shape: Vec<usize> = shape
             .iter()
-            .map(|d| {
-                d.as_f64()
-                    .filter(|n| n.fract() == 0.0 && *n >= 0.0)
-                    .map(|n| n as usize)
-            })
+            .map(|d| d.as_f64().filter(|n| n.fract() == 0.0 && *n >= 0.0).map(|n| n as usize))
             .collect::<Option<_>>()
             .ok_or(format!("`{name}.shape` is not a list of sizes"))?;
         let Some(Json::String(dtype)) = value.get("dtype") else {
             return Err(format!("`{name}.dtype` is not a string"));
         };
-        let data = value
-            .get("data")
-            .and_then(Json::as_array)
-            .ok_or(format!("`{name}.data` is not an array"))?;
+        let data = value.get("data").and_then(Json::as_array).ok_or(format!("`{name}.data` is not an array"))?;
         let data: Vec<Option<f64>> = data
             .iter()
             .map(|v| match v {
@@ -594,17 +535,9 @@ pub fn parse_run_json(stdout: &str) -> Result<Vec<JsonOutput>, String> {
             })
             .collect::<Result<_, _>>()?;
         if data.len() != shape.iter().product::<usize>() {
-            return Err(format!(
-                "`{name}` has {} elements for shape {shape:?}",
-                data.len()
-            ));
+            return Err(format!("`{name}` has {} elements for shape {shape:?}", data.len()));
         }
-        parsed.push(JsonOutput {
-            name: name.clone(),
-            shape,
-            dtype: dtype.clone(),
-            data,
-        });
+        parsed.push(JsonOutput { name: name.clone(), shape, dtype: dtype.clone(), data });
     }
     Ok(parsed)
 }

@@ -233,7 +233,8 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
     let params = tx_interp::init_params(graph);
     let params: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let nodes: Vec<NodeId> = targets.iter().map(|(_, id)| *id).collect();
-    let results = tx_interp::evaluate(graph, &inputs, &params, &nodes).map_err(|e| Failure::user(format!("error: {e}")))?;
+    let results =
+        tx_interp::evaluate(graph, &inputs, &params, &nodes).map_err(|e| runtime_failure(&e, graph, &source))?;
     let results: Vec<(String, Tensor)> = targets.into_iter().map(|(n, _)| n).zip(results).collect();
 
     if let Some(dir) = &args.output_dir {
@@ -248,6 +249,22 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// An evaluation error; one raised by a node is shown at the expression
+/// that made the node.
+fn runtime_failure(error: &tx_interp::EvalError, graph: &tx_ir::Graph, source: &Source) -> Failure {
+    if let tx_interp::EvalError::Runtime { node, message } = error
+        && let Some(origin) = graph.origin(*node)
+    {
+        let op = graph.node(*node).op.name();
+        let diagnostic = tx_syntax::Diagnostic::error(
+            tx_syntax::ast::Span::new(origin.start, origin.end),
+            format!("{message} (while evaluating `{op}`, node {node})"),
+        );
+        return Failure::user(tx_syntax::render(&diagnostic, &source.name, &source.text));
+    }
+    Failure::user(format!("error: {error}"))
 }
 
 /// `NAME=VALUE` pairs from repeated flags.

@@ -130,6 +130,16 @@ impl<'a> Lowerer<'a> {
     // ----- items ---------------------------------------------------------
 
     fn item(&mut self, item: &ast::Item) {
+        let first_new = self.graph.len();
+        self.item_kind(item);
+        // Declarations (and anything not made inside an expression) point at their item.
+        let origin = tx_ir::Origin { start: item.span.start, end: item.span.end };
+        for id in first_new..self.graph.len() {
+            self.graph.set_origin_if_unset(NodeId(id as u32), origin);
+        }
+    }
+
+    fn item_kind(&mut self, item: &ast::Item) {
         match &item.kind {
             ItemKind::Input { name, ty } => {
                 let Some(ty) = self.declared_type(ty, true) else { return };
@@ -426,6 +436,16 @@ impl<'a> Lowerer<'a> {
             }
             return Value::Error;
         }
+        let first_new = self.graph.len();
+        let value = self.expr_kind(e);
+        let origin = tx_ir::Origin { start: e.span.start, end: e.span.end };
+        for id in first_new..self.graph.len() {
+            self.graph.set_origin_if_unset(NodeId(id as u32), origin);
+        }
+        value
+    }
+
+    fn expr_kind(&mut self, e: &Expr) -> Value {
         match &e.kind {
             ExprKind::Int(v) => Value::Int(*v),
             ExprKind::Float(v) => Value::Float(*v),

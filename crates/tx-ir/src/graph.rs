@@ -95,6 +95,15 @@ impl std::fmt::Display for GraphError {
 
 impl std::error::Error for GraphError {}
 
+/// Where a node came from in the source: a byte range. Plain numbers, so
+/// the IR stays free of the syntax crate; used to point runtime errors (and,
+/// later, NaN guards) at the expression that produced a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub start: usize,
+    pub end: usize,
+}
+
 /// A typed dataflow graph with named inputs, parameters and outputs.
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
@@ -103,6 +112,8 @@ pub struct Graph {
     inputs: Vec<NodeId>,
     params: Vec<ParamInfo>,
     outputs: Vec<(String, NodeId)>,
+    /// One entry per node; not part of the graph's meaning (not printed).
+    origins: Vec<Option<Origin>>,
 }
 
 impl Graph {
@@ -167,7 +178,22 @@ impl Graph {
         Ok(())
     }
 
+    /// Records where `id` came from, unless it already has an origin: the
+    /// innermost expression that created a node names it.
+    pub fn set_origin_if_unset(&mut self, id: NodeId, origin: Origin) {
+        if let Some(slot) = self.origins.get_mut(id.index())
+            && slot.is_none()
+        {
+            *slot = Some(origin);
+        }
+    }
+
+    pub fn origin(&self, id: NodeId) -> Option<Origin> {
+        self.origins.get(id.index()).copied().flatten()
+    }
+
     fn push(&mut self, node: Node) -> NodeId {
+        self.origins.push(None);
         let operands = node.inputs.clone();
         let id = NodeId(self.dag.add_node(node).index() as u32);
         for (position, operand) in operands.into_iter().enumerate() {

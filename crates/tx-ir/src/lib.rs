@@ -16,7 +16,7 @@ pub mod print;
 pub mod types;
 pub mod verify;
 
-pub use graph::{Graph, GraphError, Init, Node, NodeId, ParamInfo};
+pub use graph::{Graph, GraphError, Init, Node, NodeId, Origin, ParamInfo};
 pub use infer::infer;
 pub use model::{Inverse, Layer, Model, Setting, TrainSpec};
 pub use op::{Arity, AxisSlice, BinaryOp, Distribution, Domain, Family, Op, ReduceOp, Scalar, UnaryOp};

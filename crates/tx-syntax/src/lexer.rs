@@ -124,21 +124,13 @@ pub enum Token {
     TooDeep,
 }
 
-fn float(lex: &mut logos::Lexer<Token>) -> Filter<Option<f64>> {
-    Filter::Emit(lex.slice().parse::<f64>().ok().filter(|value| value.is_finite()))
-}
-
 /// A token with its byte span, as lalrpop takes it.
 pub type Spanned = (usize, Token, usize);
 
 /// The tokens of `source` and the lexical diagnostics, in source order.
 pub fn lex(source: &str) -> (Vec<Spanned>, Vec<Diagnostic>) {
     let mut lexer = Lexer::new(source);
-    let tokens = lexer.by_ref().map(|token| match token {
-        Ok(token) => token,
-        Err(never) => match never {},
-    });
-    let tokens = tokens.collect();
+    let tokens = lexer.by_ref().map(|token| token.unwrap_or_else(|never| match never {})).collect();
     (tokens, lexer.into_diagnostics())
 }
 
@@ -218,6 +210,11 @@ impl Iterator for Lexer<'_> {
             return Some(Ok((range.start, token, range.end)));
         }
     }
+}
+
+/// A float literal's value; `None` when it overflows to infinity.
+fn float(lex: &mut logos::Lexer<Token>) -> Filter<Option<f64>> {
+    Filter::Emit(lex.slice().parse::<f64>().ok().filter(|value| value.is_finite()))
 }
 
 /// Source text as shown between backticks in a message: control characters

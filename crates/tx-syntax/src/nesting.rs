@@ -117,7 +117,7 @@ impl<I: Iterator<Item = Result<Spanned, Infallible>>> NestingGuard<I> {
         self.total -= popped;
     }
 
-    /// Updates the estimate for one token; true when it went over the limit.
+    /// Updates the estimate for one token; true when it reached the limit.
     fn account(&mut self, token: &Token) -> bool {
         let mut operand = false;
         match token {
