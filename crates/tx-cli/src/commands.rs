@@ -65,15 +65,21 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// A file of garbage has as many errors as tokens: past this many, only the
+/// count is printed.
+const MAX_SHOWN_DIAGNOSTICS: usize = 50;
+
 /// Compiles a source, printing warnings; errors become the failure message.
 fn compile(source: &Source) -> Result<Model, Failure> {
     let compiled = tx_frontend::compile(&source.text);
     let mut rendered = String::new();
-    let mut errors = 0;
-    for diagnostic in &compiled.diagnostics {
+    let errors = compiled.diagnostics.iter().filter(|d| d.is_error()).count();
+    for diagnostic in compiled.diagnostics.iter().take(MAX_SHOWN_DIAGNOSTICS) {
         rendered.push_str(&tx_syntax::render(diagnostic, &source.name, &source.text));
         rendered.push('\n');
-        errors += usize::from(diagnostic.is_error());
+    }
+    if let Some(hidden) = compiled.diagnostics.len().checked_sub(MAX_SHOWN_DIAGNOSTICS).filter(|&n| n > 0) {
+        rendered.push_str(&format!("note: {hidden} more diagnostics not shown\n"));
     }
     match compiled.model {
         Some(model) => {
