@@ -202,7 +202,19 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
         None => {}
     }
     if let Some(seed) = args.random_inputs {
-        let dims: Vec<(&str, usize)> = dims.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        // Sizes bound by the inputs given win over the default of 4.
+        let mut bound = tx_ir::Bindings::new();
+        for (name, tensor) in &values {
+            if let Some((_, ty)) = declared.iter().find(|(n, _)| n == name) {
+                let _ = bound.unify(&ty.shape, tensor.shape());
+            }
+        }
+        let mut dims: Vec<(&str, usize)> = dims.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        for (name, size) in bound.iter() {
+            if !dims.iter().any(|(n, _)| *n == name) {
+                dims.push((name, size));
+            }
+        }
         // The sizes come from the command line: check them before allocating.
         for (name, ty) in &declared {
             let sizes: Vec<usize> = ty

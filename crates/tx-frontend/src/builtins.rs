@@ -78,6 +78,13 @@ fn signature(name: &str) -> Option<Params> {
     })
 }
 
+/// The initializers of `param NAME : TYPE ~ INIT`.
+pub(crate) const INITIALIZERS: [&str; 7] = ["zeros", "ones", "normal", "uniform", "glorot", "glorot_normal", "orthogonal"];
+
+pub(crate) fn is_initializer(name: &str) -> bool {
+    INITIALIZERS.contains(&name)
+}
+
 pub fn is_builtin(name: &str) -> bool {
     signature(name).is_some()
 }
@@ -181,7 +188,11 @@ impl Args<'_> {
     }
 
     fn wrong(&self, lw: &mut Lowerer<'_>, i: usize, expected: &str) {
-        let found = self.get(i).map_or("nothing", |(v, _)| v.describe());
+        let found = match self.get(i) {
+            None => "nothing".to_string(),
+            Some((v, _)) if v.is_literal() => crate::lower::literal_text(v),
+            Some((v, _)) => v.describe().to_string(),
+        };
         let message = format!("argument `{}` of `{}` must be {expected}, found {found}", self.params[i].0, self.callee);
         lw.report(self.span_of(i), message);
     }
@@ -196,6 +207,23 @@ impl Args<'_> {
                 self.wrong(lw, i, "a tensor");
                 None
             }
+        }
+    }
+
+    /// Two tensor arguments where a literal takes the element type of the
+    /// other argument, as with operators (`mse(x, 0)`).
+    fn node_pair(&self, lw: &mut Lowerer<'_>, i: usize, j: usize) -> Option<(NodeId, NodeId)> {
+        let ((a, a_span), (b, b_span)) = (self.get(i)?.clone(), self.get(j)?.clone());
+        match (&a, &b) {
+            (Value::Node(x), lit) if lit.is_literal() => {
+                let dtype = lw.graph.ty(*x).dtype;
+                Some((*x, lw.constant(lit, dtype, b_span)?))
+            }
+            (lit, Value::Node(y)) if lit.is_literal() => {
+                let dtype = lw.graph.ty(*y).dtype;
+                Some((lw.constant(lit, dtype, a_span)?, *y))
+            }
+            _ => Some((self.node(lw, i)?, self.node(lw, j)?)),
         }
     }
 
@@ -385,6 +413,15 @@ fn lower_builtin(lw: &mut Lowerer<'_>, name: &str, args: &Args<'_>) -> Option<Va
                 (Value::Node(x), Value::Node(y)) => (x, y),
                 (Value::Node(x), lit) => (x, lw.constant(&lit, lw.graph.ty(x).dtype, b.1)?),
                 (lit, Value::Node(y)) => (lw.constant(&lit, lw.graph.ty(y).dtype, a.1)?, y),
+                // Two literals: a float makes both floats.
+                (x, y) if x.is_literal() && y.is_literal() => {
+                    let dtype = if matches!(x, Value::Float(_)) || matches!(y, Value::Float(_)) {
+                        DType::F32
+                    } else {
+                        crate::lower::natural_dtype(&x)
+                    };
+                    (lw.constant(&x, dtype, a.1)?, lw.constant(&y, dtype, b.1)?)
+                }
                 (x, y) => (lw.tensor(x, a.1, "a branch of `where`")?, lw.tensor(y, b.1, "a branch of `where`")?),
             };
             Some(lw.add(Op::Where, &[cond, a, b], span))
@@ -503,6 +540,11 @@ fn lower_builtin(lw: &mut Lowerer<'_>, name: &str, args: &Args<'_>) -> Option<Va
                 _ => (args.get(1)?.0.clone(), 2),
             };
             let dtype = args.dtype(lw, dtype_index, DType::F32)?;
+            // zeros and ones of bools are false and true.
+            let value = match (value, dtype, name) {
+                (Value::Int(v), DType::Bool, "zeros" | "ones") => Value::Bool(v != 0),
+                (value, _, _) => value,
+            };
             let constant = lw.constant(&value, dtype, span)?;
             if shape.rank() == 0 {
                 return Some(Value::Node(constant));
@@ -511,7 +553,7 @@ fn lower_builtin(lw: &mut Lowerer<'_>, name: &str, args: &Args<'_>) -> Option<Va
         }
         "cross_entropy" => cross_entropy(lw, args),
         "mse" => {
-            let (prediction, target) = (args.node(lw, 0)?, args.node(lw, 1)?);
+            let (prediction, target) = args.node_pair(lw, 0, 1)?;
             Some({ let result = tx_ir::compose::mse(&mut lw.graph, prediction, target); lw.graph_result(result, span) })
         }
         _ => unreachable!("`{name}` has a signature but no lowering"),
@@ -640,8 +682,22 @@ pub(crate) fn initializer(
     Some(match name {
         "zeros" => Init::Fill(0.0),
         "ones" => Init::Fill(1.0),
-        "normal" => Init::Normal { mean: args.number(lw, 0, 0.0)?, std: args.number(lw, 1, 1.0)?, seed },
-        "uniform" => Init::Uniform { low: args.number(lw, 0, 0.0)?, high: args.number(lw, 1, 1.0)?, seed },
+        "normal" => {
+            let (mean, std) = (args.number(lw, 0, 0.0)?, args.number(lw, 1, 1.0)?);
+            if !(std >= 0.0) {
+                args.wrong(lw, 1, "a standard deviation of 0 or more");
+                return None;
+            }
+            Init::Normal { mean, std, seed }
+        }
+        "uniform" => {
+            let (low, high) = (args.number(lw, 0, 0.0)?, args.number(lw, 1, 1.0)?);
+            if !(low <= high) {
+                lw.report(span, format!("`uniform` needs low <= high, got {low} and {high}"));
+                return None;
+            }
+            Init::Uniform { low, high, seed }
+        }
         "glorot" => Init::Glorot { gain: args.number(lw, 0, 1.0)?, seed },
         "glorot_normal" => Init::GlorotNormal { gain: args.number(lw, 0, 1.0)?, seed },
         _ => {

@@ -46,6 +46,8 @@ pub fn compile(source: &str) -> Compiled {
         let (model, lower_diagnostics) = lower::lower(&program, source);
         diagnostics.extend(lower_diagnostics);
         diagnostics.sort_by_key(|d| (d.span.start, d.span.end));
+        // A function called twice reports an error in its body twice.
+        diagnostics.dedup_by(|a, b| a.span == b.span && a.message == b.message);
         let model = if diagnostics.iter().any(Diagnostic::is_error) { None } else { Some(model) };
         Compiled { model, diagnostics }
     };

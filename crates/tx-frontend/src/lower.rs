@@ -32,6 +32,7 @@ pub fn lower(program: &ast::Program, source: &str) -> (Model, Vec<Diagnostic>) {
     for item in &program.items {
         lowerer.item(item);
     }
+    lowerer.check_uncalled_functions(program);
     let Lowerer { graph, loss, metrics, layers, train, diagnostics, .. } = lowerer;
     (Model { graph, loss, metrics, layers, train }, diagnostics)
 }
@@ -71,6 +72,8 @@ pub(crate) struct Lowerer<'a> {
     /// The scope of the function or lambda being lowered (none at top level).
     locals: Option<HashMap<String, Value>>,
     call_stack: Vec<String>,
+    /// Functions inlined at least once; the others get a check of their names.
+    called: std::collections::HashSet<String>,
     /// While lowering a layer inverse: parameters declared in its graph so far.
     inverse_params: Option<HashMap<String, NodeId>>,
     work: u64,
@@ -92,6 +95,7 @@ impl<'a> Lowerer<'a> {
             param_decls: HashMap::new(),
             locals: None,
             call_stack: Vec::new(),
+            called: std::collections::HashSet::new(),
             inverse_params: None,
             work: 0,
             too_large_reported: false,
@@ -110,6 +114,11 @@ impl<'a> Lowerer<'a> {
                 } else if lowerer.functions.contains_key(name) {
                     lowerer.report(def.name.span, format!("function `{name}` is defined twice"));
                 } else {
+                    for (i, param) in def.params.iter().enumerate() {
+                        if def.params[..i].iter().any(|p| p.name == param.name) {
+                            lowerer.report(param.span, format!("parameter `{}` of `{name}` is repeated", param.name));
+                        }
+                    }
                     lowerer.functions.insert(name.clone(), def);
                 }
             }
@@ -183,7 +192,8 @@ impl<'a> Lowerer<'a> {
                 let span = value.as_ref().map_or(name.span, |e| e.span);
                 let node = self.tensor(v, span, "an output");
                 // `output y = expr` also binds `y`, as `let` would.
-                if value.is_some() {
+                let duplicate = self.graph.outputs().iter().any(|(n, _)| *n == name.name);
+                if value.is_some() && !duplicate {
                     let bound = node.map_or(Value::Error, Value::Node);
                     self.define(name, Binding::Value(bound), "output");
                 }
@@ -210,12 +220,14 @@ impl<'a> Lowerer<'a> {
             ItemKind::Metric { name, value } => {
                 let v = self.expr(value);
                 let node = self.tensor(v, value.span, "a metric");
+                if self.metrics.iter().any(|(n, _)| *n == name.name) {
+                    self.report(name.span, format!("metric `{}` is defined twice", name.name));
+                    return;
+                }
                 self.define(name, Binding::Value(node.map_or(Value::Error, Value::Node)), "metric");
                 let Some(node) = node else { return };
                 let ty = self.graph.ty(node).clone();
-                if self.metrics.iter().any(|(n, _)| *n == name.name) {
-                    self.report(name.span, format!("metric `{}` is defined twice", name.name));
-                } else if ty.rank() != 0 || ty.dtype == DType::Bool {
+                if ty.rank() != 0 || ty.dtype == DType::Bool {
                     self.report(value.span, format!("a metric must be a numeric scalar, but `{}` is {ty}", name.name));
                 } else {
                     self.metrics.push((name.name.clone(), node));
@@ -235,6 +247,10 @@ impl<'a> Lowerer<'a> {
         }
         if self.functions.contains_key(&name.name) || builtins::is_builtin(&name.name) {
             self.report(name.span, format!("`{}` is already the name of a function", name.name));
+            return;
+        }
+        if DType::from_name(&name.name).is_some() {
+            self.report(name.span, format!("`{}` is the name of an element type", name.name));
             return;
         }
         self.globals.insert(name.name.clone(), Global { binding, kind, span: name.span });
@@ -261,6 +277,14 @@ impl<'a> Lowerer<'a> {
                 ast::DimExpr::Name(ident) => match self.globals.get(&ident.name).map(|g| g.binding.clone()) {
                     Some(Binding::Value(Value::Int(n))) if n >= 0 => dims.push(Dim::Known(n as usize)),
                     Some(Binding::Dim) if allow_symbols => dims.push(Dim::sym(ident.name.clone())),
+                    None if allow_symbols
+                        && (builtins::is_builtin(&ident.name)
+                            || self.functions.contains_key(&ident.name)
+                            || DType::from_name(&ident.name).is_some()) =>
+                    {
+                        self.report(ident.span, format!("`{}` names a function or a type, not a dimension", ident.name));
+                        ok = false;
+                    }
                     None if allow_symbols => {
                         self.globals.insert(
                             ident.name.clone(),
@@ -278,6 +302,11 @@ impl<'a> Lowerer<'a> {
                         );
                         ok = false;
                     }
+                    Some(Binding::Value(v @ (Value::Int(_) | Value::Float(_)))) => {
+                        let shown = literal_text(&v);
+                        self.report(ident.span, format!("`{}` is {shown}: a dimension must be a whole number of 0 or more", ident.name));
+                        ok = false;
+                    }
                     Some(_) => {
                         self.report(ident.span, format!("`{}` is not a size: a dimension must be a number, a const or a symbol", ident.name));
                         ok = false;
@@ -290,10 +319,19 @@ impl<'a> Lowerer<'a> {
 
     fn init(&mut self, init: &ast::Init, ty: &Type, name: &Ident) -> Option<Init> {
         match init {
+            ast::Init::Fill(e) if matches!(&e.kind, ExprKind::Call { callee, .. } if builtins::is_initializer(&callee.name)) => {
+                self.report(e.span, "`=` sets every element to a number; use `~` for an initializer such as `~ normal(0, 0.1, seed = 1)`");
+                None
+            }
             ast::Init::Fill(e) => match self.expr(e) {
-                Value::Int(v) => Some(Init::Fill(v as f64)),
-                Value::Float(v) => Some(Init::Fill(v)),
-                Value::Bool(v) => Some(Init::Fill(f64::from(u8::from(v)))),
+                Value::Int(v) if ty.dtype.is_numeric() => Some(Init::Fill(v as f64)),
+                Value::Float(v) if ty.dtype.is_float() => Some(Init::Fill(v)),
+                Value::Bool(v) if ty.dtype == DType::Bool => Some(Init::Fill(f64::from(u8::from(v)))),
+                v @ (Value::Int(_) | Value::Float(_) | Value::Bool(_)) => {
+                    let shown = literal_text(&v);
+                    self.report(e.span, format!("cannot fill {} parameter `{}` with {shown}", ty, name.name));
+                    None
+                }
                 Value::Error => None,
                 other => {
                     let what = other.describe();
@@ -328,7 +366,7 @@ impl<'a> Lowerer<'a> {
     /// Lowers `inverse(t) = body` into a graph of its own whose one input is `t`.
     fn inverse(&mut self, layer: &Ident, node: NodeId, lambda: &ast::Lambda) -> Option<Inverse> {
         let arg_ty = self.graph.ty(node).clone();
-        let previous = self.layers.last().map(|l| (l.name.clone(), self.graph.ty(l.node).clone()));
+        let previous = self.layers.last().map(|l| (format!("the layer before it, `{}`", l.name), self.graph.ty(l.node).clone()));
         let mut sub = Graph::new();
         let arg = match sub.input(&lambda.param.name, arg_ty) {
             Ok(id) => id,
@@ -346,6 +384,26 @@ impl<'a> Lowerer<'a> {
         self.locals = saved_locals;
         std::mem::swap(&mut self.graph, &mut sub);
         let result = result?;
+        // The first layer's inverse maps back to the network's input: one of
+        // the inputs the layer depends on.
+        let previous = previous.or_else(|| {
+            let live = self.graph.reachable_from(&[node]);
+            let inputs: Vec<(String, Type)> = self
+                .graph
+                .inputs()
+                .iter()
+                .filter(|id| live[id.index()])
+                .filter_map(|&id| match &self.graph.node(id).op {
+                    Op::Input { name, ty } => Some((format!("the input `{name}`"), ty.clone())),
+                    _ => None,
+                })
+                .collect();
+            let got = sub.ty(result);
+            match inputs.iter().find(|(_, ty)| ty == got) {
+                Some(_) => None,
+                None => inputs.into_iter().next(),
+            }
+        });
         if let Some((previous_name, previous_ty)) = previous
             && *sub.ty(result) != previous_ty
         {
@@ -353,7 +411,7 @@ impl<'a> Lowerer<'a> {
             self.report(
                 lambda.body.span,
                 format!(
-                    "the inverse of layer `{}` must return {previous_ty} (the type of the layer before it, `{previous_name}`), but it returns {got}",
+                    "the inverse of layer `{}` must return {previous_ty} (the type of {previous_name}), but it returns {got}",
                     layer.name
                 ),
             );
@@ -585,11 +643,10 @@ impl<'a> Lowerer<'a> {
         let Some(args) = builtins::bind(self, name, &params, call, span) else { return Value::Error };
         let mut scope = HashMap::new();
         for (param, arg) in def.params.iter().zip(args) {
-            if scope.contains_key(&param.name) {
-                self.report(param.span, format!("parameter `{}` of `{name}` is repeated", param.name));
-            }
             scope.insert(param.name.clone(), arg.map_or(Value::Error, |(v, _)| v));
         }
+        self.called.insert(name.clone());
+        let first_diagnostic = self.diagnostics.len();
         let saved = self.locals.replace(scope);
         self.call_stack.push(name.clone());
         for (ident, e) in &def.body.lets {
@@ -605,7 +662,42 @@ impl<'a> Lowerer<'a> {
         let result = self.expr(&def.body.result);
         self.call_stack.pop();
         self.locals = saved;
+        // An error inside the body depends on the arguments: say which call.
+        let (line, col) = tx_syntax::line_col(self.source, span.start);
+        for diagnostic in &mut self.diagnostics[first_diagnostic..] {
+            diagnostic.notes.push(format!("in the call of `{name}` at line {line}, column {col}"));
+        }
         result
+    }
+
+    /// A function that is never called is never lowered; still, a name in
+    /// it that nothing could ever resolve is reported.
+    fn check_uncalled_functions(&mut self, program: &ast::Program) {
+        let mut known: std::collections::HashSet<&str> = self.globals.keys().map(String::as_str).collect();
+        for item in &program.items {
+            if let ItemKind::Input { ty, .. } | ItemKind::Param { ty, .. } = &item.kind {
+                known.extend(ty.dims.iter().filter_map(|d| if let ast::DimExpr::Name(i) = d { Some(i.name.as_str()) } else { None }));
+            }
+        }
+        let mut defs: Vec<&ast::FnDef> = self.functions.values().copied().filter(|d| !self.called.contains(&d.name.name)).collect();
+        defs.sort_by_key(|d| d.span.start);
+        let mut unknown: Vec<Ident> = Vec::new();
+        for def in defs {
+            let mut scope: Vec<&str> = def.params.iter().map(|p| p.name.as_str()).collect();
+            for (ident, e) in &def.body.lets {
+                collect_unknown(e, &scope, &known, &self.functions, &mut unknown);
+                scope.push(&ident.name);
+            }
+            collect_unknown(&def.body.result, &scope, &known, &self.functions, &mut unknown);
+        }
+        let candidates: Vec<String> = known.iter().map(|s| s.to_string()).collect();
+        for ident in unknown {
+            let message = match suggest(&ident.name, candidates.iter().map(String::as_str)) {
+                Some(s) => format!("unknown name `{}`; did you mean `{s}`?", ident.name),
+                None => format!("unknown name `{}`", ident.name),
+            };
+            self.report(ident.span, message);
+        }
     }
 
     // ----- operators -----------------------------------------------------
@@ -652,9 +744,14 @@ impl<'a> Lowerer<'a> {
             (Value::Float(f), d) if d.is_float() => Scalar::Float(*f),
             (Value::Bool(b), DType::Bool) => Scalar::Bool(*b),
             (Value::Error, _) => return None,
-            _ => {
+            _ if v.is_literal() => {
                 let what = v.describe();
                 self.report(span, format!("cannot use {what} ({}) where {dtype} is expected", literal_text(v)));
+                return None;
+            }
+            _ => {
+                let what = v.describe();
+                self.report(span, format!("expected a number of type {dtype}, found {what}"));
                 return None;
             }
         };
@@ -844,6 +941,68 @@ fn symbolic_slice(at: bool, start: Option<i64>, stop: Option<i64>, step: Option<
     }
 }
 
+/// Names in `e` that are neither in `scope`, nor known globals, functions,
+/// builtins or element types; and callees that are not functions.
+/// Recursion is bounded by the parser's expression depth limit.
+fn collect_unknown(
+    e: &Expr,
+    scope: &[&str],
+    known: &std::collections::HashSet<&str>,
+    functions: &HashMap<String, &ast::FnDef>,
+    out: &mut Vec<Ident>,
+) {
+    macro_rules! walk {
+        ($e:expr) => {
+            collect_unknown($e, scope, known, functions, out)
+        };
+    }
+    match &e.kind {
+        ExprKind::Name(ident) => {
+            let name = ident.name.as_str();
+            let resolves = scope.contains(&name)
+                || known.contains(name)
+                || functions.contains_key(name)
+                || builtins::is_builtin(name)
+                || DType::from_name(name).is_some();
+            if !resolves {
+                out.push(ident.clone());
+            }
+        }
+        ExprKind::Unary { operand, .. } => walk!(operand),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            walk!(lhs);
+            walk!(rhs);
+        }
+        ExprKind::Call { callee, args } => {
+            if !functions.contains_key(&callee.name) && !builtins::is_builtin(&callee.name) {
+                out.push(callee.clone());
+            }
+            for arg in args {
+                walk!(&arg.value);
+            }
+        }
+        ExprKind::Index { base, indices } => {
+            walk!(base);
+            for item in indices {
+                match item {
+                    IndexItem::At(e) => walk!(e),
+                    IndexItem::Slice { start, stop, step, .. } => {
+                        for part in [start, stop, step].into_iter().flatten() {
+                            walk!(part);
+                        }
+                    }
+                }
+            }
+        }
+        ExprKind::List(items) => {
+            for item in items {
+                walk!(item);
+            }
+        }
+        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Error => {}
+    }
+}
+
 /// Python's `slice(start, stop, step).indices(n)`, as an exact [`AxisSlice`].
 pub(crate) fn python_slice(n: usize, start: Option<i64>, stop: Option<i64>, step: i64) -> AxisSlice {
     let n = n as i64;
@@ -896,7 +1055,7 @@ pub(crate) fn natural_dtype(v: &Value) -> DType {
     }
 }
 
-fn literal_text(v: &Value) -> String {
+pub(crate) fn literal_text(v: &Value) -> String {
     match v {
         Value::Int(i) => i.to_string(),
         Value::Float(f) => format!("{f:?}"),
