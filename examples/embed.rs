@@ -14,7 +14,8 @@ param b : f32[10] = 0.5
 output probs = softmax(tanh(x @ W + b), axis = 1)
 ";
 
-fn main() {
+/// Public so that `tests/examples.rs` can run it in-process.
+pub fn main() {
     // The graph, built from Rust.
     let g = GraphBuilder::new();
     let x = g.input("x", DType::F32, [Dim::sym("B"), 64.into()]);

@@ -234,7 +234,7 @@ fn inputs_that_disagree_on_a_symbolic_dimension_exit_1() {
     check(
         &[("p.tx", program), ("a.npy", &f32_vector(&[1.0, 2.0])[..]), ("b.npy", &f32_vector(&[1.0, 2.0, 3.0])[..])],
         &["run", "p.tx", "--input", "a=a.npy", "--input", "b=b.npy"],
-        Expect { code: 1, stdout: &[], stderr: &["N"] },
+        Expect { code: 1, stdout: &[], stderr: &["the input `b`", "`N`", "bound to 2", "got 3"] },
     );
 }
 
@@ -396,29 +396,71 @@ output y = softmax(tanh(x @ w), axis = 1)
     check(&[("p.tx", program)], &["check", "p.tx"], Expect { code: 0, stdout: &["p.tx: ok ("], stderr: &[] });
 }
 
-/// `tx ... | head`: a reader that goes away is not a crash. The read end of
-/// stdout is closed before `tx` writes anything, so every write fails.
+/// Which output stream a test closes.
+#[derive(Clone, Copy, Debug)]
+enum Closed {
+    Stdout,
+    Stderr,
+}
+
+/// Runs `tx args` in `dir` with one output stream a pipe whose read end was
+/// closed before `tx` started, so that every write to it fails (`EPIPE`).
+fn run_with_closed(closed: Closed, args: &[&str], dir: &std::path::Path) -> Outcome {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let mut command = Command::new(common::TX);
+    command.args(args).current_dir(dir).stdin(Stdio::null());
+    match closed {
+        Closed::Stdout => command.stdout(writer).stderr(Stdio::piped()),
+        Closed::Stderr => command.stdout(Stdio::piped()).stderr(writer),
+    };
+    let child = command.spawn().expect("tx starts");
+    common::wait_guarded(child, &format!("tx {} with {closed:?} closed", args.join(" ")))
+}
+
+/// `tx ... | head`: a reader that goes away is not a crash.
 #[test]
 fn a_closed_stdout_does_not_make_tx_panic() {
     let dir = ScratchDir::new("cli-closed-stdout");
     dir.write("outer.tx", "input a : f32[N]\noutput outer = reshape(a, [N, 1]) * reshape(a, [1, N])\n");
-    let commands: [&[&str]; 4] = [
+    let commands: [&[&str]; 5] = [
         &["run", "outer.tx", "--random-inputs", "0", "--dim", "N=300", "--json"],
         &["run", "outer.tx", "--random-inputs", "0", "--dim", "N=300"],
         &["graph", "outer.tx", "--format", "dot"],
         &["check", "outer.tx", "--emit", "graph"],
+        &["run", "--help"],
     ];
     for args in commands {
-        let mut child = Command::new(common::TX)
-            .args(args)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tx starts");
-        drop(child.stdout.take());
-        let outcome = common::wait_guarded(child, &format!("tx {}", args.join(" ")));
+        let outcome = run_with_closed(Closed::Stdout, args, dir.path());
         outcome.assert_no_crash(&format!("`tx {}` with stdout closed", args.join(" ")));
     }
+}
+
+/// `tx check bad.tx 2>&1 | head -1`: diagnostics, notes and "wrote" lines
+/// go to stderr, and a reader of stderr that goes away is not a crash
+/// either: the exit code is the one the command has with stderr open.
+#[test]
+fn a_closed_stderr_does_not_make_tx_panic() {
+    let dir = ScratchDir::new("cli-closed-stderr");
+    dir.write("bad.tx", "input x : f32[3]\noutput y = nosuch(x)\n");
+    dir.write("p.tx", DOUBLE);
+    let commands: [(&[&str], i32); 5] = [
+        (&["check", "bad.tx"], 1),
+        (&["check", "absent.tx"], 1),
+        (&["run", "p.tx"], 2),
+        (&["run", "p.tx", "--random-inputs", "0", "--output-dir", "out"], 0),
+        (&["run", "p.tx", "--bogus"], 2),
+    ];
+    let mut failures = Vec::new();
+    for (args, code) in commands {
+        let outcome = run_with_closed(Closed::Stderr, args, dir.path());
+        if outcome.code() != Some(code) {
+            failures.push(format!(
+                "`tx {}` with stderr closed: expected exit code {code}\n{}",
+                args.join(" "),
+                outcome.describe()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

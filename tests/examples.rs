@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::{Json, parse_json, parse_run_json, run_tx};
 
@@ -17,13 +15,7 @@ fn example_programs() -> Vec<String> {
     let dir = common::repo_root().join("examples");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| {
-            entry
-                .expect("a directory entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|entry| entry.expect("a directory entry").file_name().to_string_lossy().into_owned())
         .filter(|name| name.ends_with(".tx"))
         .map(|name| format!("examples/{name}"))
         .collect();
@@ -47,46 +39,22 @@ fn check_every_example(args: &[&str], accept: impl Fn(&common::Outcome) -> Resul
             _ => Err("expected exit code 0".to_string()),
         };
         if let Err(why) = verdict {
-            failures.push(format!(
-                "`tx {}`: {why}\n{}",
-                full.join(" "),
-                outcome.describe()
-            ));
+            failures.push(format!("`tx {}`: {why}\n{}", full.join(" "), outcome.describe()));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} failure(s):\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "{} failure(s):\n\n{}", failures.len(), failures.join("\n\n"));
 }
 
 #[test]
 fn every_example_passes_tx_check() {
     check_every_example(&["check"], |outcome| {
-        if outcome.stdout.contains(": ok (") {
-            Ok(())
-        } else {
-            Err("stdout does not say `ok`".to_string())
-        }
+        if outcome.stdout.contains(": ok (") { Ok(()) } else { Err("stdout does not say `ok`".to_string()) }
     });
 }
 
 #[test]
 fn every_example_runs_on_random_inputs_and_prints_one_json_line() {
-    let args = [
-        "run",
-        "--random-inputs",
-        "0",
-        "--dim",
-        "B=2",
-        "--dim",
-        "N=3",
-        "--dim",
-        "M=3",
-        "--json",
-    ];
+    let args = ["run", "--random-inputs", "0", "--dim", "B=2", "--dim", "N=3", "--dim", "M=3", "--json"];
     check_every_example(&args, |outcome| {
         let outputs = parse_run_json(&outcome.stdout)?;
         if outputs.is_empty() {
@@ -100,121 +68,46 @@ fn every_example_runs_on_random_inputs_and_prints_one_json_line() {
 /// split; well above chance (0.1), below what a trained network reaches.
 #[test]
 fn digits_centroid_classifies_the_embedded_digits_with_no_flags() {
-    let outcome = run_tx(
-        &["run", "examples/digits_centroid.tx", "--json"],
-        &common::repo_root(),
-    );
+    let outcome = run_tx(&["run", "examples/digits_centroid.tx", "--json"], &common::repo_root());
     assert_eq!(outcome.code(), Some(0), "{}", outcome.describe());
-    let outputs =
-        parse_run_json(&outcome.stdout).unwrap_or_else(|e| panic!("{e}\n{}", outcome.describe()));
+    let outputs = parse_run_json(&outcome.stdout).unwrap_or_else(|e| panic!("{e}\n{}", outcome.describe()));
     for name in ["test_accuracy", "train_accuracy"] {
-        let output = outputs
-            .iter()
-            .find(|o| o.name == name)
-            .unwrap_or_else(|| panic!("no output `{name}`"));
+        let output = outputs.iter().find(|o| o.name == name).unwrap_or_else(|| panic!("no output `{name}`"));
         assert_eq!(output.shape, Vec::<usize>::new(), "{name} is a scalar");
         let accuracy = output.data[0].unwrap_or(f64::NAN);
-        assert!(
-            (0.85..=0.95).contains(&accuracy),
-            "{name} = {accuracy}, expected between 0.85 and 0.95"
-        );
+        assert!((0.85..=0.95).contains(&accuracy), "{name} = {accuracy}, expected between 0.85 and 0.95");
     }
-    let confusion = outputs
-        .iter()
-        .find(|o| o.name == "confusion")
-        .expect("an output `confusion`");
+    let confusion = outputs.iter().find(|o| o.name == "confusion").expect("an output `confusion`");
     assert_eq!(confusion.shape, [10, 10]);
     assert_eq!(confusion.dtype, "i64");
 }
 
 /// `examples/embed.rs` asserts internally (the Rust-built and the
-/// source-built model agree exactly, an ill-typed graph is refused). Its
-/// `main` is private to the example, so it cannot be called from here; the
-/// test builds the example with the cargo that runs this test and runs it.
+/// source-built model agree exactly, an ill-typed graph is refused); it is
+/// compiled into this test and its `main` called.
+#[path = "../examples/embed.rs"]
+mod embed;
+
 #[test]
 fn the_rust_embedding_example_runs() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let manifest = common::repo_root().join("Cargo.toml");
-    let build = Command::new(&cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--offline",
-            "--example",
-            "embed",
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {cargo}: {e}"));
-    assert!(
-        build.status.success(),
-        "cargo build --example embed failed:\n{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    let binary = example_binary("embed");
-    let child = Command::new(&binary)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-    let outcome = common::wait_guarded(child, "examples/embed");
-    assert_eq!(outcome.code(), Some(0), "{}", outcome.describe());
-    assert!(
-        outcome.stdout.contains("as expected:"),
-        "{}",
-        outcome.describe()
-    );
-}
-
-/// Where cargo puts example `name` of the profile this test was built with:
-/// `<target>/<profile>/examples/`, next to the `deps/` holding this test.
-fn example_binary(name: &str) -> PathBuf {
-    let test_binary = std::env::current_exe().expect("the path of the test binary");
-    let profile_dir = test_binary
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lies in <profile>/deps");
-    profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    embed::main();
 }
 
 /// The checker the JSON tests rely on accepts JSON and rejects the rest.
 #[test]
 fn the_json_checker_accepts_json_and_rejects_the_rest() {
-    let good = [
-        r#"{"a": [1, -2.5e3, 0.0, true, false, null], "b": {"c": "x\"\\\u0041"}}"#,
-        "[]",
-        " {} ",
-        "-0",
-        r#""\n""#,
-    ];
+    let good =
+        [r#"{"a": [1, -2.5e3, 0.0, true, false, null], "b": {"c": "x\"\\\u0041"}}"#, "[]", " {} ", "-0", r#""\n""#];
     for text in good {
         assert!(parse_json(text).is_ok(), "{text}: {:?}", parse_json(text));
     }
     let depth = common::JSON_MAX_DEPTH;
     assert!(parse_json(&format!("{}{}", "[".repeat(depth), "]".repeat(depth))).is_ok());
     let too_deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let bad = [
-        "",
-        "{",
-        "[1,]",
-        "{\"a\" 1}",
-        "01",
-        "1.",
-        "nan",
-        "[1] 2",
-        "\"\u{1}\"",
-        "{1: 2}",
-        too_deep.as_str(),
-    ];
+    let bad = ["", "{", "[1,]", "{\"a\" 1}", "01", "1.", "nan", "[1] 2", "\"\u{1}\"", "{1: 2}", too_deep.as_str()];
     for text in bad {
         assert!(parse_json(text).is_err(), "{text:.40} was accepted");
     }
     let parsed = parse_json(r#"{"k": [1, 2]}"#).expect("valid JSON");
-    assert_eq!(
-        parsed.get("k").and_then(Json::as_array).map(<[Json]>::len),
-        Some(2)
-    );
+    assert_eq!(parsed.get("k").and_then(Json::as_array).map(<[Json]>::len), Some(2));
 }

@@ -67,21 +67,25 @@ impl Drop for ScratchDir {
 #[derive(Debug)]
 pub struct Outcome {
     pub status: ExitStatus,
+    /// The guard killed the process after [`RUN_GUARD`].
+    pub timed_out: bool,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Outcome {
-    /// The exit code, or `None` when a signal ended the process.
+    /// The exit code, or `None` when a signal (or the guard) ended the
+    /// process.
     pub fn code(&self) -> Option<i32> {
-        self.status.code()
+        if self.timed_out { None } else { self.status.code() }
     }
 
     /// A description for failure messages.
     pub fn describe(&self) -> String {
+        let status =
+            if self.timed_out { format!("still running after {RUN_GUARD:?}, killed") } else { self.status.to_string() };
         format!(
-            "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status,
+            "status: {status}\n--- stdout ---\n{}\n--- stderr ---\n{}",
             excerpt(&self.stdout),
             excerpt(&self.stderr)
         )
@@ -95,7 +99,7 @@ impl Outcome {
 }
 
 fn excerpt(text: &str) -> String {
-    const LIMIT: usize = 4000;
+    const LIMIT: usize = 1500;
     if text.len() <= LIMIT {
         return text.to_string();
     }
@@ -106,8 +110,8 @@ fn excerpt(text: &str) -> String {
     format!("{}... ({} bytes in all)", &text[..end], text.len())
 }
 
-/// Runs `tx` with `args` in directory `cwd`, killing it (and failing the
-/// test) if it runs longer than [`RUN_GUARD`].
+/// Runs `tx` with `args` in directory `cwd`, killing it if it runs longer
+/// than [`RUN_GUARD`] (the outcome then says so, with no exit code).
 pub fn run_tx(args: &[&str], cwd: &Path) -> Outcome {
     let child = Command::new(TX)
         .args(args)
@@ -126,14 +130,13 @@ pub fn wait_guarded(mut child: Child, what: &str) -> Outcome {
     let stdout = child.stdout.take().map(reader_thread);
     let stderr = child.stderr.take().map(reader_thread);
     let deadline = Instant::now() + RUN_GUARD;
-    let status = loop {
+    let (status, timed_out) = loop {
         match child.try_wait() {
-            Ok(Some(status)) => break status,
+            Ok(Some(status)) => break (status, false),
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
             Ok(None) => {
                 let _ = child.kill();
-                let _ = child.wait();
-                panic!("`{what}` was still running after {RUN_GUARD:?} and was killed");
+                break (child.wait().unwrap_or_else(|e| panic!("cannot wait for `{what}`: {e}")), true);
             }
             Err(e) => panic!("cannot wait for `{what}`: {e}"),
         }
@@ -141,7 +144,7 @@ pub fn wait_guarded(mut child: Child, what: &str) -> Outcome {
     let collect = |handle: Option<std::thread::JoinHandle<Vec<u8>>>| {
         handle.map(|h| String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned()).unwrap_or_default()
     };
-    Outcome { status, stdout: collect(stdout), stderr: collect(stderr) }
+    Outcome { status, timed_out, stdout: collect(stdout), stderr: collect(stderr) }
 }
 
 fn reader_thread(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {

@@ -83,7 +83,7 @@ fn compile(source: &Source) -> Result<Model, Failure> {
     }
     match compiled.model {
         Some(model) => {
-            eprint!("{rendered}");
+            crate::write_stderr(&rendered);
             Ok(model)
         }
         None => {
@@ -196,7 +196,7 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
         None if declared.iter().any(|(n, _)| SPLIT_NAMES.contains(&n.as_str()) && !values.iter().any(|(v, _)| v == n))
             && args.random_inputs.is_none() =>
         {
-            eprintln!("note: binding {} from the embedded digits data set (--data digits)", split_names_declared(&declared));
+            crate::write_stderr(&format!("{}\n", format!("note: binding {} from the embedded digits data set (--data digits)", split_names_declared(&declared))));
             bind_data("digits", &declared, &mut values, false)?;
         }
         None => {}
@@ -347,7 +347,7 @@ fn write_outputs(dir: &PathBuf, results: &[(String, Tensor)]) -> Result<(), Fail
     for (name, tensor) in results {
         let path = dir.join(format!("{name}.npy"));
         tx_data::npy::write_file(&path, tensor).map_err(|e| Failure::user(format!("error: {e}")))?;
-        eprintln!("wrote {}", path.display());
+        crate::write_stderr(&format!("{}\n", format!("wrote {}", path.display())));
     }
     Ok(())
 }

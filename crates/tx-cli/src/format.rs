@@ -7,45 +7,78 @@ const SUMMARIZE_ABOVE: usize = 1000;
 const EDGE_ITEMS: usize = 3;
 
 /// Nested brackets like numpy's `repr`, summarized with `...` when large.
+/// Iterative, and linear in rank plus printed elements, so a tensor of any
+/// rank prints.
 pub fn pretty(tensor: &Tensor) -> String {
     let values = element_texts(tensor);
-    let shape = tensor.shape().to_vec();
+    let shape = tensor.shape();
+    if shape.is_empty() {
+        return values.first().cloned().unwrap_or_default();
+    }
+    if values.is_empty() {
+        return "[]".to_string();
+    }
     let summarize = values.len() > SUMMARIZE_ABOVE;
     let width = values.iter().map(String::len).max().unwrap_or(0);
-    let mut out = String::new();
-    nested(&mut out, &values, &shape, 0, 0, summarize, width);
-    out
-}
-
-fn nested(out: &mut String, values: &[String], shape: &[usize], axis: usize, offset: usize, summarize: bool, width: usize) {
-    if axis == shape.len() {
-        out.push_str(&format!("{:>width$}", values[offset]));
-        return;
+    // The indices shown along each axis; `None` is the `...` of a summary.
+    let shown: Vec<Vec<Option<usize>>> = shape
+        .iter()
+        .map(|&n| {
+            if summarize && n > 2 * EDGE_ITEMS {
+                (0..EDGE_ITEMS).map(Some).chain(std::iter::once(None)).chain((n - EDGE_ITEMS..n).map(Some)).collect()
+            } else {
+                (0..n).map(Some).collect()
+            }
+        })
+        .collect();
+    let mut strides = vec![1usize; shape.len()];
+    for axis in (0..shape.len() - 1).rev() {
+        strides[axis] = strides[axis + 1] * shape[axis + 1];
     }
-    let n = shape[axis];
-    let stride: usize = shape[axis + 1..].iter().product();
-    out.push('[');
-    let shown: Vec<Option<usize>> = if summarize && n > 2 * EDGE_ITEMS {
-        (0..EDGE_ITEMS).map(Some).chain(std::iter::once(None)).chain((n - EDGE_ITEMS..n).map(Some)).collect()
-    } else {
-        (0..n).map(Some).collect()
-    };
-    for (k, index) in shown.iter().enumerate() {
-        if k > 0 {
+    let rank = shape.len();
+    let mut out = String::from("[");
+    // positions[a]: how far along `shown[a]` the walk is; offsets[a]: the
+    // element offset of the sub-array being printed at depth a.
+    let mut positions = vec![0usize];
+    let mut offsets = vec![0usize];
+    while let Some(&position) = positions.last() {
+        let axis = positions.len() - 1;
+        if position == shown[axis].len() {
+            out.push(']');
+            positions.pop();
+            offsets.pop();
+            if let Some(last) = positions.last_mut() {
+                *last += 1;
+            }
+            continue;
+        }
+        if position > 0 {
             out.push(',');
-            if axis + 1 < shape.len() {
+            if axis + 1 < rank {
                 out.push('\n');
                 out.push_str(&" ".repeat(axis + 1));
             } else {
                 out.push(' ');
             }
         }
-        match index {
-            Some(i) => nested(out, values, shape, axis + 1, offset + i * stride, summarize, width),
-            None => out.push_str("..."),
+        match shown[axis][position] {
+            None => {
+                out.push_str("...");
+                positions[axis] += 1;
+            }
+            Some(i) if axis + 1 == rank => {
+                out.push_str(&format!("{:>width$}", values[offsets[axis] + i * strides[axis]]));
+                positions[axis] += 1;
+            }
+            Some(i) => {
+                out.push('[');
+                let offset = offsets[axis] + i * strides[axis];
+                positions.push(0);
+                offsets.push(offset);
+            }
         }
     }
-    out.push(']');
+    out
 }
 
 /// Each element as the shortest text that reads back to the same value.
@@ -123,7 +156,15 @@ mod tests {
         let t = Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![1.0, 2.5, -3.0, 4.0]).unwrap());
         assert_eq!(pretty(&t), "[[ 1.0,  2.5],\n [-3.0,  4.0]]");
         let big = Tensor::I64(ArrayD::from_shape_vec(IxDyn(&[2000]), (0..2000).collect()).unwrap());
-        assert!(pretty(&big).contains("..."));
+        assert_eq!(pretty(&big), "[   0,    1,    2, ..., 1997, 1998, 1999]");
+        let cube = Tensor::I64(ArrayD::from_shape_vec(IxDyn(&[2, 2, 2]), (0..8).collect()).unwrap());
+        assert_eq!(pretty(&cube), "[[[0, 1],\n  [2, 3]],\n [[4, 5],\n  [6, 7]]]");
+        let empty = Tensor::F32(ArrayD::zeros(IxDyn(&[2, 0])));
+        assert_eq!(pretty(&empty), "[]");
+        let scalar = Tensor::Bool(ArrayD::from_elem(IxDyn(&[]), true));
+        assert_eq!(pretty(&scalar), "true");
+        let deep = Tensor::F32(ArrayD::zeros(IxDyn(&vec![1; 100_000])));
+        assert_eq!(pretty(&deep).len(), 200_003);
     }
 
     #[test]

@@ -33,6 +33,14 @@ impl Failure {
     }
 }
 
+/// Writes to stderr, ignoring a reader that went away: a closed pipe must
+/// not turn an ordinary error into a panic.
+pub(crate) fn write_stderr(text: &str) {
+    use std::io::Write;
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes()).and_then(|()| stderr.flush());
+}
+
 /// Runs the `tx` command with the process arguments.
 pub fn main() -> ExitCode {
     let cli = match args::Cli::try_parse() {
@@ -48,10 +56,8 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if !failure.message.is_empty() {
-                eprint!("{}", failure.message);
-                if !failure.message.ends_with('\n') {
-                    eprintln!();
-                }
+                let newline = if failure.message.ends_with('\n') { "" } else { "\n" };
+                write_stderr(&format!("{}{newline}", failure.message));
             }
             ExitCode::from(failure.code)
         }

@@ -935,7 +935,8 @@ fn symbolic_slice(at: bool, start: Option<i64>, stop: Option<i64>, step: Option<
             if start < 0 || stop < 0 || step <= 0 {
                 return Err("a slice of it needs non-negative bounds and a positive step");
             }
-            let len = if stop > start { (stop - start + step - 1) / step } else { 0 };
+            let (start128, stop128, step128) = (i128::from(start), i128::from(stop), i128::from(step));
+            let len = if stop128 > start128 { (stop128 - start128 + step128 - 1) / step128 } else { 0 };
             Ok(Some(AxisSlice::Range { start: if len == 0 { 0 } else { start as usize }, step, len: len as usize }))
         }
     }
@@ -1005,15 +1006,19 @@ fn collect_unknown(
 
 /// Python's `slice(start, stop, step).indices(n)`, as an exact [`AxisSlice`].
 pub(crate) fn python_slice(n: usize, start: Option<i64>, stop: Option<i64>, step: i64) -> AxisSlice {
-    let n = n as i64;
+    // i128: no bound, step or size a program can write overflows here.
+    let (n, step) = (n as i128, i128::from(step));
     let (lower, upper) = if step > 0 { (0, n) } else { (-1, n - 1) };
-    let clamp = |i: i64| if i < 0 { (i + n).max(lower) } else { i.min(upper) };
+    let clamp = |i: i64| {
+        let i = i128::from(i);
+        if i < 0 { (i + n).max(lower) } else { i.min(upper) }
+    };
     let start = start.map_or(if step > 0 { lower } else { upper }, clamp);
     let stop = stop.map_or(if step > 0 { upper } else { lower }, clamp);
     let len = if step > 0 {
         if stop > start { (stop - start + step - 1) / step } else { 0 }
     } else if start > stop {
-        (start - stop + (-step) - 1) / (-step)
+        (start - stop - step - 1) / -step
     } else {
         0
     };
@@ -1022,7 +1027,8 @@ pub(crate) fn python_slice(n: usize, start: Option<i64>, stop: Option<i64>, step
     } else if start == 0 && step == 1 && len == n {
         AxisSlice::Full
     } else {
-        AxisSlice::Range { start: start as usize, step, len: len as usize }
+        // With len >= 1 the start is a valid index and the step fits in i64.
+        AxisSlice::Range { start: start as usize, step: step as i64, len: len as usize }
     }
 }
 

@@ -177,8 +177,9 @@ fn infer_unchecked(op: &Op, inputs: &[&Type]) -> Result<Type, String> {
                             dims.push(Dim::Known(*len));
                             continue;
                         };
-                        let last = *start as i64 + (*len as i64 - 1) * step;
-                        let in_bounds = *len == 0 || (*start < *n && last >= 0 && (last as usize) < *n);
+                        // i128: any attributes a builder could pass are safe here.
+                        let last = *start as i128 + (*len as i128 - 1) * i128::from(*step);
+                        let in_bounds = *len == 0 || (*start < *n && last >= 0 && last < *n as i128);
                         if *step == 0 || !in_bounds {
                             return Err(format!("slice {start}:{step}:{len} is out of bounds for axis {axis} of {x}"));
                         }
