@@ -38,7 +38,11 @@ pub fn main() {
         };
         let largest_difference = a.iter().zip(b.iter()).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
         let row_sums = a.sum_axis(ndarray::Axis(1));
-        println!("batch {batch:>2}: probs {:?}, rows sum to {:.6}, Rust vs .tx differ by {largest_difference}", a.shape(), row_sums[[0]]);
+        println!(
+            "batch {batch:>2}: probs {:?}, rows sum to {:.6}, Rust vs .tx differ by {largest_difference}",
+            a.shape(),
+            row_sums[[0]]
+        );
         assert!(largest_difference == 0.0, "the two builds of one model must agree exactly");
     }
 

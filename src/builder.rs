@@ -312,9 +312,9 @@ impl Var {
     pub fn cross_entropy(&self, labels: &Var) -> Var {
         let (logits, labels_id, axis) = (self.id, labels.id, self.rank().saturating_sub(1));
         match labels_id {
-            Some(labels_id) => self.compose(|g| {
-                tx_ir::compose::cross_entropy(g, logits.expect("checked by compose"), labels_id, axis)
-            }),
+            Some(labels_id) => {
+                self.compose(|g| tx_ir::compose::cross_entropy(g, logits.expect("checked by compose"), labels_id, axis))
+            }
             None => labels.clone(),
         }
     }
@@ -323,7 +323,9 @@ impl Var {
     pub fn mse(&self, target: &Var) -> Var {
         let (prediction, target_id) = (self.id, target.id);
         match target_id {
-            Some(target_id) => self.compose(|g| tx_ir::compose::mse(g, prediction.expect("checked by compose"), target_id)),
+            Some(target_id) => {
+                self.compose(|g| tx_ir::compose::mse(g, prediction.expect("checked by compose"), target_id))
+            }
             None => target.clone(),
         }
     }

@@ -81,7 +81,8 @@ pub fn compile(source: &str) -> Result<Program, Error> {
 /// Compiles a `.tx` file.
 pub fn compile_file(path: impl AsRef<std::path::Path>) -> Result<Program, Error> {
     let path = path.as_ref();
-    let source = std::fs::read_to_string(path).map_err(|e| Error::Call(format!("cannot read `{}`: {e}", path.display())))?;
+    let source =
+        std::fs::read_to_string(path).map_err(|e| Error::Call(format!("cannot read `{}`: {e}", path.display())))?;
     compile_named(&source, &path.display().to_string())
 }
 

@@ -1,1 +1,3 @@
-fn main() -> std::process::ExitCode { tx_cli::main() }
+fn main() -> std::process::ExitCode {
+    tx_cli::main()
+}

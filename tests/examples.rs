@@ -6,7 +6,6 @@
 
 mod common;
 
-
 use common::{Json, parse_json, parse_run_json, run_tx};
 
 /// The `.tx` programs in `examples/`, by path relative to the repository

@@ -41,7 +41,8 @@ struct Source {
 
 fn read_source(path: &Path) -> Result<Source, Failure> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Failure::user(format!("error: cannot read `{name}`: {}", io_reason(&e))))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| Failure::user(format!("error: cannot read `{name}`: {}", io_reason(&e))))?;
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Source { name, text }),
         Err(e) => {
@@ -193,10 +194,15 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
         Some(data) => bind_data(data, &declared, &mut values, true)?,
         // The embedded digits split is the default data set: a program that
         // declares its inputs by those names runs with no flags at all.
-        None if declared.iter().any(|(n, _)| SPLIT_NAMES.contains(&n.as_str()) && !values.iter().any(|(v, _)| v == n))
+        None if declared
+            .iter()
+            .any(|(n, _)| SPLIT_NAMES.contains(&n.as_str()) && !values.iter().any(|(v, _)| v == n))
             && args.random_inputs.is_none() =>
         {
-            crate::write_stderr(&format!("{}\n", format!("note: binding {} from the embedded digits data set (--data digits)", split_names_declared(&declared))));
+            crate::write_stderr(&format!(
+                "note: binding {} from the embedded digits data set (--data digits)\n",
+                split_names_declared(&declared)
+            ));
             bind_data("digits", &declared, &mut values, false)?;
         }
         None => {}
@@ -322,13 +328,16 @@ fn bind_data(
     }
     let mut bound = 0;
     for (x_name, y_name, set) in sets {
-        for (name, tensor) in [(x_name, Tensor::F32(set.x.clone().into_dyn())), (y_name, Tensor::I64(set.y.clone().into_dyn()))] {
+        for (name, tensor) in
+            [(x_name, Tensor::F32(set.x.clone().into_dyn())), (y_name, Tensor::I64(set.y.clone().into_dyn()))]
+        {
             let Some((_, ty)) = declared.iter().find(|(n, _)| n == name) else { continue };
             if values.iter().any(|(n, _)| n == name) {
                 continue;
             }
             // Features follow the declared float type; labels stay i64.
-            let tensor = if ty.dtype.is_float() && tensor.dtype() == DType::F32 { tensor.cast(ty.dtype) } else { tensor };
+            let tensor =
+                if ty.dtype.is_float() && tensor.dtype() == DType::F32 { tensor.cast(ty.dtype) } else { tensor };
             values.push((name.to_string(), tensor));
             bound += 1;
         }
@@ -347,7 +356,7 @@ fn write_outputs(dir: &PathBuf, results: &[(String, Tensor)]) -> Result<(), Fail
     for (name, tensor) in results {
         let path = dir.join(format!("{name}.npy"));
         tx_data::npy::write_file(&path, tensor).map_err(|e| Failure::user(format!("error: {e}")))?;
-        crate::write_stderr(&format!("{}\n", format!("wrote {}", path.display())));
+        crate::write_stderr(&format!("wrote {}\n", path.display()));
     }
     Ok(())
 }

@@ -59,10 +59,7 @@ impl Dataset {
     /// If a row index is out of range: indices come from the program, not
     /// from the user.
     pub fn select(&self, rows: &[usize]) -> Dataset {
-        Dataset {
-            x: self.x.select(Axis(0), rows),
-            y: self.y.select(Axis(0), rows),
-        }
+        Dataset { x: self.x.select(Axis(0), rows), y: self.y.select(Axis(0), rows) }
     }
 }
 
@@ -79,14 +76,10 @@ pub struct Split {
 /// damaged: a bug in the build, reported as a value rather than a panic.
 pub fn digits() -> Result<Dataset, DigitsError> {
     let mut text = Vec::new();
-    GzDecoder::new(DIGITS_CSV_GZ)
-        .read_to_end(&mut text)
-        .map_err(|e| DigitsError::Decompress(e.to_string()))?;
+    GzDecoder::new(DIGITS_CSV_GZ).read_to_end(&mut text).map_err(|e| DigitsError::Decompress(e.to_string()))?;
     let dataset = parse_csv(&text)?;
     if dataset.len() != DIGITS_ROWS {
-        return Err(DigitsError::RowCount {
-            found: dataset.len(),
-        });
+        return Err(DigitsError::RowCount { found: dataset.len() });
     }
     Ok(dataset)
 }
@@ -102,10 +95,7 @@ pub fn digits_split() -> Result<Split, DigitsError> {
     let all = digits()?;
     let order = shuffled_indices(all.len(), DIGITS_SPLIT_SEED);
     let (train, test) = order.split_at(DIGITS_TRAIN_ROWS);
-    Ok(Split {
-        train: all.select(train),
-        test: all.select(test),
-    })
+    Ok(Split { train: all.select(train), test: all.select(test) })
 }
 
 /// Why the embedded digits could not be loaded.
@@ -127,16 +117,10 @@ impl fmt::Display for DigitsError {
                 write!(f, "cannot decompress the embedded digits data: {reason}")
             }
             DigitsError::Parse { line, reason } => {
-                write!(
-                    f,
-                    "the embedded digits data is malformed at line {line}: {reason}"
-                )
+                write!(f, "the embedded digits data is malformed at line {line}: {reason}")
             }
             DigitsError::RowCount { found } => {
-                write!(
-                    f,
-                    "the embedded digits data has {found} rows where {DIGITS_ROWS} were expected"
-                )
+                write!(f, "the embedded digits data has {found} rows where {DIGITS_ROWS} were expected")
             }
         }
     }
@@ -153,18 +137,13 @@ const CLASSES: u8 = 10;
 /// Parses rows of 64 pixel intensities and a label, comma-separated, one
 /// row per line (a final newline and `\r\n` endings allowed).
 fn parse_csv(text: &[u8]) -> Result<Dataset, DigitsError> {
-    let text = std::str::from_utf8(text).map_err(|e| DigitsError::Parse {
-        line: 1 + line_of(text, e.valid_up_to()),
-        reason: "not UTF-8".into(),
-    })?;
+    let text = std::str::from_utf8(text)
+        .map_err(|e| DigitsError::Parse { line: 1 + line_of(text, e.valid_up_to()), reason: "not UTF-8".into() })?;
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     let lines = text.strip_suffix('\n').unwrap_or(text).split('\n');
     for (index, line) in lines.enumerate() {
-        let error = |reason: String| DigitsError::Parse {
-            line: index + 1,
-            reason,
-        };
+        let error = |reason: String| DigitsError::Parse { line: index + 1, reason };
         let fields: Vec<&str> = line.trim_end_matches('\r').split(',').collect();
         if fields.len() != DIGITS_FEATURES + 1 {
             return Err(error(format!(
@@ -176,32 +155,18 @@ fn parse_csv(text: &[u8]) -> Result<Dataset, DigitsError> {
         let (label, row) = fields.split_last().unwrap_or((&"", &[]));
         for (column, field) in row.iter().enumerate() {
             let value = parse_small(field, MAX_INTENSITY).ok_or_else(|| {
-                error(format!(
-                    "pixel {} is `{field}`, not an integer from 0 to {MAX_INTENSITY}",
-                    column + 1
-                ))
+                error(format!("pixel {} is `{field}`, not an integer from 0 to {MAX_INTENSITY}", column + 1))
             })?;
             pixels.push(f32::from(value) / f32::from(MAX_INTENSITY));
         }
-        let label = parse_small(label, CLASSES - 1).ok_or_else(|| {
-            error(format!(
-                "the label is `{label}`, not an integer from 0 to {}",
-                CLASSES - 1
-            ))
-        })?;
+        let label = parse_small(label, CLASSES - 1)
+            .ok_or_else(|| error(format!("the label is `{label}`, not an integer from 0 to {}", CLASSES - 1)))?;
         labels.push(i64::from(label));
     }
     let rows = labels.len();
-    let x = Array2::from_shape_vec((rows, DIGITS_FEATURES), pixels).map_err(|e| {
-        DigitsError::Parse {
-            line: rows,
-            reason: e.to_string(),
-        }
-    })?;
-    Ok(Dataset {
-        x,
-        y: Array1::from(labels),
-    })
+    let x = Array2::from_shape_vec((rows, DIGITS_FEATURES), pixels)
+        .map_err(|e| DigitsError::Parse { line: rows, reason: e.to_string() })?;
+    Ok(Dataset { x, y: Array1::from(labels) })
 }
 
 /// An integer in `0..=max`, surrounding spaces allowed.
@@ -211,10 +176,7 @@ fn parse_small(field: &str, max: u8) -> Option<u8> {
 
 /// The 0-based line that byte `offset` is on.
 fn line_of(text: &[u8], offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
+    text[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count()
 }
 
 /// `0..n` shuffled by Fisher–Yates with `Rng::new(seed)`.
@@ -290,10 +252,7 @@ mod tests {
         let train_counts = class_counts(&split.train.y);
         let test_counts = class_counts(&split.test.y);
         for class in 0..10 {
-            assert_eq!(
-                train_counts[class] + test_counts[class],
-                CLASS_COUNTS[class]
-            );
+            assert_eq!(train_counts[class] + test_counts[class], CLASS_COUNTS[class]);
         }
     }
 
@@ -354,9 +313,6 @@ mod tests {
             "the embedded digits data is malformed at line 2: expected 65 comma-separated values, found 1",
         );
         let error = parse_csv(b"1,\xff").unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "the embedded digits data is malformed at line 1: not UTF-8"
-        );
+        assert_eq!(error.to_string(), "the embedded digits data is malformed at line 1: not UTF-8");
     }
 }

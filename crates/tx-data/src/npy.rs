@@ -49,21 +49,11 @@ pub fn read(bytes: &[u8]) -> Result<Tensor, NpyError> {
 /// not a `.npy` file (or a device that never ends) is rejected after a few
 /// bytes, and no more is ever read than the header promises plus one byte.
 pub fn read_file(path: &Path) -> Result<Tensor, NpyError> {
-    let io_error = |source| NpyError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let in_file = |error| NpyError::InFile {
-        path: path.to_path_buf(),
-        error: Box::new(error),
-    };
+    let io_error = |source| NpyError::Read { path: path.to_path_buf(), source };
+    let in_file = |error| NpyError::InFile { path: path.to_path_buf(), error: Box::new(error) };
 
     let mut file = File::open(path).map_err(io_error)?;
-    let regular_file_len = file
-        .metadata()
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len());
+    let regular_file_len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
 
     let mut bytes = Vec::new();
     read_until_len(&mut file, &mut bytes, LONGEST_PREAMBLE as u64).map_err(io_error)?;
@@ -79,9 +69,7 @@ pub fn read_file(path: &Path) -> Result<Tensor, NpyError> {
     let data = &bytes[data_offset..];
     if data.len() != header.data_bytes {
         let (actual, at_least) = match regular_file_len {
-            Some(len) if data.len() > header.data_bytes => {
-                (len.saturating_sub(data_offset as u64), false)
-            }
+            Some(len) if data.len() > header.data_bytes => (len.saturating_sub(data_offset as u64), false),
             _ => (data.len() as u64, data.len() > header.data_bytes),
         };
         return Err(in_file(header.length_error(actual, at_least)));
@@ -115,15 +103,9 @@ pub fn write(tensor: &Tensor) -> Vec<u8> {
     let mut out = header_bytes(descr, tensor.shape());
     // `iter` walks the logical row-major order whatever the memory layout.
     match tensor {
-        Tensor::F32(a) => a
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-        Tensor::F64(a) => a
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-        Tensor::I64(a) => a
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        Tensor::F32(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        Tensor::F64(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        Tensor::I64(a) => a.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
         Tensor::Bool(a) => out.extend(a.iter().map(|&v| u8::from(v))),
     }
     out
@@ -134,10 +116,7 @@ pub fn write(tensor: &Tensor) -> Vec<u8> {
 /// over `path`. Readers see either the old file or the whole new one, and
 /// on error the temporary file is removed.
 pub fn write_file(path: &Path, tensor: &Tensor) -> Result<(), NpyError> {
-    write_atomically(path, &write(tensor)).map_err(|source| NpyError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    write_atomically(path, &write(tensor)).map_err(|source| NpyError::Write { path: path.to_path_buf(), source })
 }
 
 /// Why a `.npy` file could not be read or written. `Display` gives a plain
@@ -163,19 +142,9 @@ pub enum NpyError {
     /// The data after the header is shorter or longer than the shape says.
     /// `at_least` means more than `actual_bytes` follow (a stream that was
     /// not read to its end).
-    DataLength {
-        elements: u64,
-        descr: String,
-        expected_bytes: u64,
-        actual_bytes: u64,
-        at_least: bool,
-    },
+    DataLength { elements: u64, descr: String, expected_bytes: u64, actual_bytes: u64, at_least: bool },
     /// An unsigned 64-bit element too large for i64.
-    ValueOutOfRange {
-        descr: String,
-        index: u64,
-        value: u64,
-    },
+    ValueOutOfRange { descr: String, index: u64, value: u64 },
     /// The file could not be opened or read.
     Read { path: PathBuf, source: io::Error },
     /// The file could not be written.
@@ -190,10 +159,7 @@ impl fmt::Display for NpyError {
             NpyError::Empty => write!(f, "not a .npy file: it is empty"),
             NpyError::BadMagic => write!(f, "not a .npy file: bad magic bytes"),
             NpyError::UnsupportedVersion { major, minor } => {
-                write!(
-                    f,
-                    "unsupported .npy format version {major}.{minor}: tx reads versions 1.0, 2.0 and 3.0"
-                )
+                write!(f, "unsupported .npy format version {major}.{minor}: tx reads versions 1.0, 2.0 and 3.0")
             }
             NpyError::TruncatedPreamble { len, needed } => {
                 write!(
@@ -202,10 +168,7 @@ impl fmt::Display for NpyError {
                     count(*len as u64, "byte")
                 )
             }
-            NpyError::TruncatedHeader {
-                header_len,
-                available,
-            } => write!(
+            NpyError::TruncatedHeader { header_len, available } => write!(
                 f,
                 "truncated .npy file: the header is {} long but only {} follow the preamble",
                 count(*header_len, "byte"),
@@ -218,18 +181,9 @@ impl fmt::Display for NpyError {
                  integers (i1 to i8, u1 to u8) and booleans (b1)"
             ),
             NpyError::ShapeOverflow { shape } => {
-                write!(
-                    f,
-                    "the .npy shape {shape} has more elements than this machine can hold"
-                )
+                write!(f, "the .npy shape {shape} has more elements than this machine can hold")
             }
-            NpyError::DataLength {
-                elements,
-                descr,
-                expected_bytes,
-                actual_bytes,
-                at_least,
-            } => {
+            NpyError::DataLength { elements, descr, expected_bytes, actual_bytes, at_least } => {
                 let what = if actual_bytes < expected_bytes {
                     "truncated .npy file"
                 } else {
@@ -244,31 +198,14 @@ impl fmt::Display for NpyError {
                     count(*actual_bytes, "byte")
                 )
             }
-            NpyError::ValueOutOfRange {
-                descr,
-                index,
-                value,
-            } => {
-                write!(
-                    f,
-                    "element {index} of the .npy data ({descr}) is {value}, which does not fit in i64"
-                )
+            NpyError::ValueOutOfRange { descr, index, value } => {
+                write!(f, "element {index} of the .npy data ({descr}) is {value}, which does not fit in i64")
             }
             NpyError::Read { path, source } => {
-                write!(
-                    f,
-                    "cannot read `{}`: {}",
-                    path.display(),
-                    io_message(source)
-                )
+                write!(f, "cannot read `{}`: {}", path.display(), io_message(source))
             }
             NpyError::Write { path, source } => {
-                write!(
-                    f,
-                    "cannot write `{}`: {}",
-                    path.display(),
-                    io_message(source)
-                )
+                write!(f, "cannot write `{}`: {}", path.display(), io_message(source))
             }
             NpyError::InFile { path, error } => {
                 write!(f, "cannot read `{}`: {error}", path.display())
@@ -298,11 +235,7 @@ const GROWTH_AXIS_MAX_DIGITS: usize = 21;
 
 /// `n thing` or `n things`.
 fn count(n: u64, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
-    }
+    if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
 }
 
 /// The operating system's message without Rust's ` (os error N)` suffix,
@@ -336,10 +269,7 @@ fn parse_preamble(bytes: &[u8]) -> Result<Preamble, NpyError> {
     }
     // The version decides the preamble's length, so ask for the shortest
     // preamble until the version is known.
-    let truncated = |needed| NpyError::TruncatedPreamble {
-        len: bytes.len(),
-        needed,
-    };
+    let truncated = |needed| NpyError::TruncatedPreamble { len: bytes.len(), needed };
     let (&major, &minor) = match (bytes.get(6), bytes.get(7)) {
         (Some(major), Some(minor)) => (major, minor),
         _ => return Err(truncated(10)),
@@ -355,11 +285,7 @@ fn parse_preamble(bytes: &[u8]) -> Result<Preamble, NpyError> {
         Some([a, b, c, d]) => u32::from_le_bytes([*a, *b, *c, *d]),
         _ => return Err(truncated(len)),
     };
-    Ok(Preamble {
-        len,
-        header_len,
-        utf8,
-    })
+    Ok(Preamble { len, header_len, utf8 })
 }
 
 /// What the header says about the data.
@@ -409,18 +335,12 @@ fn parse_prefix(bytes: &[u8]) -> Result<(Header, usize), NpyError> {
 
 fn interpret_header(literal: Literal) -> Result<Header, NpyError> {
     let Literal::Dict(entries) = literal else {
-        return Err(NpyError::BadHeader(format!(
-            "expected a dictionary, found {}",
-            excerpt(&literal.to_string())
-        )));
+        return Err(NpyError::BadHeader(format!("expected a dictionary, found {}", excerpt(&literal.to_string()))));
     };
     let (mut descr, mut fortran_order, mut shape) = (None, None, None);
     for (key, value) in entries {
         let Literal::Str(name) = key else {
-            return Err(NpyError::BadHeader(format!(
-                "the key {} is not a string",
-                excerpt(&key.to_string())
-            )));
+            return Err(NpyError::BadHeader(format!("the key {} is not a string", excerpt(&key.to_string()))));
         };
         let slot = match name.as_str() {
             "descr" => &mut descr,
@@ -434,9 +354,7 @@ fn interpret_header(literal: Literal) -> Result<Header, NpyError> {
             }
         };
         if slot.replace(value).is_some() {
-            return Err(NpyError::BadHeader(format!(
-                "the key '{name}' appears twice"
-            )));
+            return Err(NpyError::BadHeader(format!("the key '{name}' appears twice")));
         }
     }
     let missing = |key: &str| NpyError::BadHeader(format!("the key '{key}' is missing"));
@@ -453,10 +371,7 @@ fn interpret_header(literal: Literal) -> Result<Header, NpyError> {
             });
         }
         Literal::Tuple(_) => {
-            return Err(NpyError::UnsupportedDtype {
-                descr: excerpt(&descr.to_string()),
-                reason: "a subarray dtype",
-            });
+            return Err(NpyError::UnsupportedDtype { descr: excerpt(&descr.to_string()), reason: "a subarray dtype" });
         }
         _ => {
             return Err(NpyError::BadHeader(format!(
@@ -472,43 +387,25 @@ fn interpret_header(literal: Literal) -> Result<Header, NpyError> {
         )));
     };
     let (shape, elements, data_bytes) = interpret_shape(&shape, dtype.element.size())?;
-    Ok(Header {
-        dtype,
-        fortran_order,
-        shape,
-        elements,
-        data_bytes,
-    })
+    Ok(Header { dtype, fortran_order, shape, elements, data_bytes })
 }
 
 /// Checks the shape and returns it with its element count and byte size,
 /// all known to fit in memory (and in ndarray's `isize` limit).
-fn interpret_shape(
-    shape: &Literal,
-    item_size: usize,
-) -> Result<(Vec<usize>, usize, usize), NpyError> {
-    let not_a_shape = || {
-        NpyError::BadHeader(format!(
-            "'shape' must be a tuple of integers, found {}",
-            excerpt(&shape.to_string())
-        ))
-    };
+fn interpret_shape(shape: &Literal, item_size: usize) -> Result<(Vec<usize>, usize, usize), NpyError> {
+    let not_a_shape =
+        || NpyError::BadHeader(format!("'shape' must be a tuple of integers, found {}", excerpt(&shape.to_string())));
     let Literal::Tuple(entries) = shape else {
         return Err(not_a_shape());
     };
-    let overflow = || NpyError::ShapeOverflow {
-        shape: excerpt(&shape.to_string()),
-    };
+    let overflow = || NpyError::ShapeOverflow { shape: excerpt(&shape.to_string()) };
     let mut dims = Vec::with_capacity(entries.len());
     for entry in entries {
         let Literal::Int(value) = entry else {
             return Err(not_a_shape());
         };
         if *value < 0 {
-            return Err(NpyError::BadHeader(format!(
-                "'shape' {} has a negative entry",
-                excerpt(&shape.to_string())
-            )));
+            return Err(NpyError::BadHeader(format!("'shape' {} has a negative entry", excerpt(&shape.to_string()))));
         }
         dims.push(usize::try_from(*value).map_err(|_| overflow())?);
     }
@@ -520,15 +417,9 @@ fn interpret_shape(
         .try_fold(1usize, |product, &d| product.checked_mul(d))
         .filter(|&product| isize::try_from(product).is_ok())
         .ok_or_else(overflow)?;
-    let elements = if dims.contains(&0) {
-        0
-    } else {
-        nonzero_product
-    };
-    let data_bytes = elements
-        .checked_mul(item_size)
-        .filter(|&bytes| isize::try_from(bytes).is_ok())
-        .ok_or_else(overflow)?;
+    let elements = if dims.contains(&0) { 0 } else { nonzero_product };
+    let data_bytes =
+        elements.checked_mul(item_size).filter(|&bytes| isize::try_from(bytes).is_ok()).ok_or_else(overflow)?;
     Ok((dims, elements, data_bytes))
 }
 
@@ -587,10 +478,7 @@ fn parse_descr(descr: &str) -> Result<Dtype, NpyError> {
     let well_formed = kind.is_some()
         && digits.bytes().all(|b| b.is_ascii_digit())
         && (unit.is_empty() || (unit.starts_with('[') && unit.ends_with(']')));
-    let unsupported = |reason| NpyError::UnsupportedDtype {
-        descr: quoted.clone(),
-        reason,
-    };
+    let unsupported = |reason| NpyError::UnsupportedDtype { descr: quoted.clone(), reason };
     if !well_formed {
         return Err(unsupported("not a dtype tx knows"));
     }
@@ -618,11 +506,7 @@ fn parse_descr(descr: &str) -> Result<Dtype, NpyError> {
         (Some('m'), _) => return Err(unsupported("time differences")),
         _ => return Err(unsupported("not a dtype tx knows")),
     };
-    Ok(Dtype {
-        element,
-        big_endian,
-        descr: descr.to_string(),
-    })
+    Ok(Dtype { element, big_endian, descr: descr.to_string() })
 }
 
 // ---------------------------------------------------------------------------
@@ -632,37 +516,16 @@ fn parse_descr(descr: &str) -> Result<Dtype, NpyError> {
 fn decode(header: &Header, data: &[u8]) -> Result<Tensor, NpyError> {
     let big = header.dtype.big_endian;
     let tensor = match header.dtype.element {
-        Element::F16 => Tensor::F32(shaped(
-            header,
-            elements(data, big, |b| f16_to_f32(u16::from_le_bytes(b))),
-        )?),
+        Element::F16 => Tensor::F32(shaped(header, elements(data, big, |b| f16_to_f32(u16::from_le_bytes(b))))?),
         Element::F32 => Tensor::F32(shaped(header, elements(data, big, f32::from_le_bytes))?),
         Element::F64 => Tensor::F64(shaped(header, elements(data, big, f64::from_le_bytes))?),
-        Element::I8 => Tensor::I64(shaped(
-            header,
-            elements(data, big, |b| i64::from(i8::from_le_bytes(b))),
-        )?),
-        Element::I16 => Tensor::I64(shaped(
-            header,
-            elements(data, big, |b| i64::from(i16::from_le_bytes(b))),
-        )?),
-        Element::I32 => Tensor::I64(shaped(
-            header,
-            elements(data, big, |b| i64::from(i32::from_le_bytes(b))),
-        )?),
+        Element::I8 => Tensor::I64(shaped(header, elements(data, big, |b| i64::from(i8::from_le_bytes(b))))?),
+        Element::I16 => Tensor::I64(shaped(header, elements(data, big, |b| i64::from(i16::from_le_bytes(b))))?),
+        Element::I32 => Tensor::I64(shaped(header, elements(data, big, |b| i64::from(i32::from_le_bytes(b))))?),
         Element::I64 => Tensor::I64(shaped(header, elements(data, big, i64::from_le_bytes))?),
-        Element::U8 => Tensor::I64(shaped(
-            header,
-            elements(data, big, |b: [u8; 1]| i64::from(b[0])),
-        )?),
-        Element::U16 => Tensor::I64(shaped(
-            header,
-            elements(data, big, |b| i64::from(u16::from_le_bytes(b))),
-        )?),
-        Element::U32 => Tensor::I64(shaped(
-            header,
-            elements(data, big, |b| i64::from(u32::from_le_bytes(b))),
-        )?),
+        Element::U8 => Tensor::I64(shaped(header, elements(data, big, |b: [u8; 1]| i64::from(b[0])))?),
+        Element::U16 => Tensor::I64(shaped(header, elements(data, big, |b| i64::from(u16::from_le_bytes(b))))?),
+        Element::U32 => Tensor::I64(shaped(header, elements(data, big, |b| i64::from(u32::from_le_bytes(b))))?),
         Element::U64 => {
             let values = elements(data, big, u64::from_le_bytes)
                 .into_iter()
@@ -684,11 +547,7 @@ fn decode(header: &Header, data: &[u8]) -> Result<Tensor, NpyError> {
 
 /// Splits `data` into `N`-byte elements, puts each in little-endian byte
 /// order and converts it.
-fn elements<const N: usize, T>(
-    data: &[u8],
-    big_endian: bool,
-    convert: impl Fn([u8; N]) -> T,
-) -> Vec<T> {
+fn elements<const N: usize, T>(data: &[u8], big_endian: bool, convert: impl Fn([u8; N]) -> T) -> Vec<T> {
     data.chunks_exact(N)
         .map(|chunk| {
             let mut bytes = [0u8; N];
@@ -704,12 +563,9 @@ fn elements<const N: usize, T>(
 /// Gives the values their shape, in standard (row-major) layout whatever the
 /// file's order.
 fn shaped<T: Clone>(header: &Header, values: Vec<T>) -> Result<ArrayD<T>, NpyError> {
-    let shape_error = |_| NpyError::ShapeOverflow {
-        shape: python_tuple(&header.shape),
-    };
+    let shape_error = |_| NpyError::ShapeOverflow { shape: python_tuple(&header.shape) };
     if header.fortran_order {
-        let array =
-            ArrayD::from_shape_vec(IxDyn(&header.shape).f(), values).map_err(shape_error)?;
+        let array = ArrayD::from_shape_vec(IxDyn(&header.shape).f(), values).map_err(shape_error)?;
         Ok(array.as_standard_layout().into_owned())
     } else {
         ArrayD::from_shape_vec(IxDyn(&header.shape), values).map_err(shape_error)
@@ -749,16 +605,10 @@ fn read_until_len(reader: &mut impl Read, bytes: &mut Vec<u8>, len: u64) -> io::
 /// Magic, version, header length, and the header dictionary padded as
 /// `numpy.lib.format` pads it.
 fn header_bytes(descr: &str, shape: &[usize]) -> Vec<u8> {
-    let mut dict = format!(
-        "{{'descr': '{descr}', 'fortran_order': False, 'shape': {}, }}",
-        python_tuple(shape)
-    );
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {}, }}", python_tuple(shape));
     if let Some(first) = shape.first() {
         let digits = first.to_string().len();
-        dict.extend(std::iter::repeat_n(
-            ' ',
-            GROWTH_AXIS_MAX_DIGITS.saturating_sub(digits),
-        ));
+        dict.extend(std::iter::repeat_n(' ', GROWTH_AXIS_MAX_DIGITS.saturating_sub(digits)));
     }
     // The header ends with a newline, and padding makes magic + version +
     // length + header a multiple of ARRAY_ALIGN (a whole extra block when it
@@ -769,11 +619,7 @@ fn header_bytes(descr: &str, shape: &[usize]) -> Vec<u8> {
     };
     // Version 1.0 has a 2-byte header length; numpy moves to 2.0 (4 bytes)
     // only when that is too small.
-    let (version, length_field) = if padded_len(2) <= usize::from(u16::MAX) {
-        (1u8, 2)
-    } else {
-        (2u8, 4)
-    };
+    let (version, length_field) = if padded_len(2) <= usize::from(u16::MAX) { (1u8, 2) } else { (2u8, 4) };
     let header_len = padded_len(length_field);
     // No shape has a header near 4 GiB: it would need a billion axes.
     let header_len_bytes = u32::try_from(header_len).unwrap_or(u32::MAX).to_le_bytes();
@@ -793,14 +639,7 @@ fn python_tuple(shape: &[usize]) -> String {
     match shape {
         [] => "()".to_string(),
         [only] => format!("({only},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => format!("({})", shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
     }
 }
 
@@ -809,21 +648,17 @@ fn python_tuple(shape: &[usize]) -> String {
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let file_name = path.file_name().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file")
-    })?;
+    let file_name =
+        path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"))?;
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
     let (temp_path, mut file) = create_temp_file(dir, &file_name.to_string_lossy())?;
-    let result = file
-        .write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| {
-            drop(file);
-            fs::rename(&temp_path, path)
-        });
+    let result = file.write_all(bytes).and_then(|()| file.sync_all()).and_then(|()| {
+        drop(file);
+        fs::rename(&temp_path, path)
+    });
     if let Err(error) = result {
         // Best effort: the rename error is the one worth reporting.
         let _ = fs::remove_file(&temp_path);
@@ -840,11 +675,7 @@ fn create_temp_file(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
     for _ in 0..ATTEMPTS {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let temp_path = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-        match File::options()
-            .write(true)
-            .create_new(true)
-            .open(&temp_path)
-        {
+        match File::options().write(true).create_new(true).open(&temp_path) {
             Ok(file) => return Ok((temp_path, file)),
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => last_error = Some(error),
             Err(error) => return Err(error),

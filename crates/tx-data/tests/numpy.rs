@@ -74,10 +74,7 @@ np.save(f'{d}/structured.in.npy', np.zeros(2, dtype=[('x', '<f4'), ('y', '<i8')]
 "#;
 
 fn python_with_numpy() -> bool {
-    Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    Command::new("python3").args(["-c", "import numpy"]).output().is_ok_and(|o| o.status.success())
 }
 
 fn tensor<T>(shape: &[usize], values: Vec<T>) -> ArrayD<T> {
@@ -94,46 +91,20 @@ fn tx_and_numpy_read_each_others_files() {
     let path = |name: &str| dir.path().join(name);
 
     let written: Vec<(&str, Tensor)> = vec![
-        (
-            "f32_matrix",
-            Tensor::F32(tensor(&[2, 3], vec![0.0, 0.25, 0.5, 0.75, 1.0, 1.25])),
-        ),
-        (
-            "f32_special",
-            Tensor::F32(tensor(
-                &[5],
-                vec![f32::INFINITY, f32::NEG_INFINITY, -0.0, 1e-45, 3.4e38],
-            )),
-        ),
-        (
-            "f32_long_axis",
-            Tensor::F32(tensor(&[1000], (0..1000).map(|v| v as f32).collect())),
-        ),
+        ("f32_matrix", Tensor::F32(tensor(&[2, 3], vec![0.0, 0.25, 0.5, 0.75, 1.0, 1.25]))),
+        ("f32_special", Tensor::F32(tensor(&[5], vec![f32::INFINITY, f32::NEG_INFINITY, -0.0, 1e-45, 3.4e38]))),
+        ("f32_long_axis", Tensor::F32(tensor(&[1000], (0..1000).map(|v| v as f32).collect()))),
         ("f64_scalar", Tensor::F64(tensor(&[], vec![-2.5]))),
         ("i64_empty", Tensor::I64(tensor(&[0, 3], vec![]))),
-        (
-            "i64_extremes",
-            Tensor::I64(tensor(&[4], vec![i64::MIN, -1, 0, i64::MAX])),
-        ),
-        (
-            "bool_cube",
-            Tensor::Bool(tensor(&[1, 2, 2], vec![true, false, false, true])),
-        ),
+        ("i64_extremes", Tensor::I64(tensor(&[4], vec![i64::MIN, -1, 0, i64::MAX]))),
+        ("bool_cube", Tensor::Bool(tensor(&[1, 2, 2], vec![true, false, false, true]))),
     ];
     for (name, value) in &written {
         npy::write_file(&path(&format!("{name}.tx.npy")), value).unwrap();
     }
 
-    let output = Command::new("python3")
-        .args(["-c", SCRIPT])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "python failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Command::new("python3").args(["-c", SCRIPT]).arg(dir.path()).output().unwrap();
+    assert!(output.status.success(), "python failed:\n{}", String::from_utf8_lossy(&output.stderr));
 
     for (name, _) in &written {
         let ours = fs::read(path(&format!("{name}.tx.npy"))).unwrap();
@@ -170,22 +141,14 @@ fn tx_and_numpy_read_each_others_files() {
         let file = path(&format!("{name}.in.npy"));
         let message = npy::read_file(&file).unwrap_err().to_string();
         let prefix = format!("cannot read `{}`: ", file.display());
-        message
-            .strip_prefix(&prefix)
-            .unwrap_or_else(|| panic!("{message}"))
-            .to_string()
+        message.strip_prefix(&prefix).unwrap_or_else(|| panic!("{message}")).to_string()
     };
-    assert_eq!(
-        error("too_big"),
-        "element 1 of the .npy data (<u8) is 18446744073709551615, which does not fit in i64"
-    );
+    assert_eq!(error("too_big"), "element 1 of the .npy data (<u8) is 18446744073709551615, which does not fit in i64");
     assert!(error("object").starts_with("unsupported .npy dtype '|O' (Python objects)"));
     assert!(error("unicode").starts_with("unsupported .npy dtype '<U3' (Unicode strings)"));
     assert!(error("complex").starts_with("unsupported .npy dtype '<c8' (complex numbers)"));
     assert!(
-        error("structured").starts_with(
-            "unsupported .npy dtype [('x', '<f4'), ('y', '<i8')] (a structured dtype)"
-        )
+        error("structured").starts_with("unsupported .npy dtype [('x', '<f4'), ('y', '<i8')] (a structured dtype)")
     );
     assert!(Path::new(&path("f2.in.npy")).exists());
 }

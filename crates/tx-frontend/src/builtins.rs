@@ -79,7 +79,8 @@ fn signature(name: &str) -> Option<Params> {
 }
 
 /// The initializers of `param NAME : TYPE ~ INIT`.
-pub(crate) const INITIALIZERS: [&str; 7] = ["zeros", "ones", "normal", "uniform", "glorot", "glorot_normal", "orthogonal"];
+pub(crate) const INITIALIZERS: [&str; 7] =
+    ["zeros", "ones", "normal", "uniform", "glorot", "glorot_normal", "orthogonal"];
 
 pub(crate) fn is_initializer(name: &str) -> bool {
     INITIALIZERS.contains(&name)
@@ -506,7 +507,9 @@ fn lower_builtin(lw: &mut Lowerer<'_>, name: &str, args: &Args<'_>) -> Option<Va
             let dtype = args.dtype(lw, 1, DType::F32)?;
             let x = match args.get(0)? {
                 (Value::Node(id), _) => *id,
-                (lit, s) if lit.is_literal() && literal_fits(lit, dtype) => return lw.constant(lit, dtype, *s).map(Value::Node),
+                (lit, s) if lit.is_literal() && literal_fits(lit, dtype) => {
+                    return lw.constant(lit, dtype, *s).map(Value::Node);
+                }
                 _ => args.node(lw, 0)?,
             };
             Some(lw.add(Op::Cast { dtype }, &[x], span))
@@ -554,7 +557,10 @@ fn lower_builtin(lw: &mut Lowerer<'_>, name: &str, args: &Args<'_>) -> Option<Va
         "cross_entropy" => cross_entropy(lw, args),
         "mse" => {
             let (prediction, target) = args.node_pair(lw, 0, 1)?;
-            Some({ let result = tx_ir::compose::mse(&mut lw.graph, prediction, target); lw.graph_result(result, span) })
+            Some({
+                let result = tx_ir::compose::mse(&mut lw.graph, prediction, target);
+                lw.graph_result(result, span)
+            })
         }
         _ => unreachable!("`{name}` has a signature but no lowering"),
     }
@@ -575,7 +581,8 @@ fn unary(lw: &mut Lowerer<'_>, op: UnaryOp, args: &Args<'_>) -> Option<Value> {
         Value::Node(id) => id,
         // A literal argument of a float function is a float constant.
         lit if lit.is_literal() => {
-            let dtype = if op.domain() == tx_ir::Domain::Float { DType::F32 } else { crate::lower::natural_dtype(&lit) };
+            let dtype =
+                if op.domain() == tx_ir::Domain::Float { DType::F32 } else { crate::lower::natural_dtype(&lit) };
             lw.constant(&lit, dtype, span)?
         }
         _ => {
@@ -586,8 +593,18 @@ fn unary(lw: &mut Lowerer<'_>, op: UnaryOp, args: &Args<'_>) -> Option<Value> {
     Some(lw.add(Op::Unary(op), &[x], args.span))
 }
 
-fn reduce(lw: &mut Lowerer<'_>, op: ReduceOp, x: NodeId, axes: Vec<usize>, keepdims: bool, span: Span) -> Option<Value> {
-    Some({ let result = tx_ir::compose::reduce(&mut lw.graph, op, x, axes, keepdims); lw.graph_result(result, span) })
+fn reduce(
+    lw: &mut Lowerer<'_>,
+    op: ReduceOp,
+    x: NodeId,
+    axes: Vec<usize>,
+    keepdims: bool,
+    span: Span,
+) -> Option<Value> {
+    Some({
+        let result = tx_ir::compose::reduce(&mut lw.graph, op, x, axes, keepdims);
+        lw.graph_result(result, span)
+    })
 }
 
 /// `cross_entropy(logits, labels, axis = -1)`: per-example cross-entropy.
@@ -596,7 +613,10 @@ fn cross_entropy(lw: &mut Lowerer<'_>, args: &Args<'_>) -> Option<Value> {
     let rank = lw.graph.ty(logits).rank();
     let axis = args.axis(lw, 2, rank, Some(-1))?.expect("a default axis");
     let labels = args.node(lw, 1)?;
-    Some({ let result = tx_ir::compose::cross_entropy(&mut lw.graph, logits, labels, axis); lw.graph_result(result, args.span) })
+    Some({
+        let result = tx_ir::compose::cross_entropy(&mut lw.graph, logits, labels, axis);
+        lw.graph_result(result, args.span)
+    })
 }
 
 /// Resolves a reshape target with at most one `None` (the `-1`): the
@@ -620,11 +640,14 @@ pub(crate) fn infer_reshape(from: &Shape, target: &[Option<Dim>]) -> Result<Shap
                 Some(i) => {
                     leftover.remove(i);
                 }
-                None => return Err(format!("cannot reshape {from} to {shown}: `{dim}` is not a dimension of the operand")),
+                None => {
+                    return Err(format!("cannot reshape {from} to {shown}: `{dim}` is not a dimension of the operand"));
+                }
             }
         }
     }
-    let known = |dims: &mut dyn Iterator<Item = &Dim>| dims.filter_map(Dim::known).try_fold(1usize, |a, n| a.checked_mul(n));
+    let known =
+        |dims: &mut dyn Iterator<Item = &Dim>| dims.filter_map(Dim::known).try_fold(1usize, |a, n| a.checked_mul(n));
     let from_known = known(&mut from.0.iter()).ok_or("the shape is too large")?;
     let target_known = known(&mut target.iter().flatten()).ok_or("the shape is too large")?;
     let fill = match leftover.as_slice() {
@@ -684,7 +707,7 @@ pub(crate) fn initializer(
         "ones" => Init::Fill(1.0),
         "normal" => {
             let (mean, std) = (args.number(lw, 0, 0.0)?, args.number(lw, 1, 1.0)?);
-            if !(std >= 0.0) {
+            if std.is_nan() || std < 0.0 {
                 args.wrong(lw, 1, "a standard deviation of 0 or more");
                 return None;
             }
@@ -692,7 +715,7 @@ pub(crate) fn initializer(
         }
         "uniform" => {
             let (low, high) = (args.number(lw, 0, 0.0)?, args.number(lw, 1, 1.0)?);
-            if !(low <= high) {
+            if low.is_nan() || high.is_nan() || low > high {
                 lw.report(span, format!("`uniform` needs low <= high, got {low} and {high}"));
                 return None;
             }
@@ -721,7 +744,8 @@ mod tests {
 
     #[test]
     fn reshape_inference() {
-        let s = |dims: &[&str]| Shape(dims.iter().map(|d| d.parse().map_or_else(|_| Dim::sym(*d), Dim::Known)).collect());
+        let s =
+            |dims: &[&str]| Shape(dims.iter().map(|d| d.parse().map_or_else(|_| Dim::sym(*d), Dim::Known)).collect());
         let t = |dims: &[&str]| -> Vec<Option<Dim>> {
             dims.iter()
                 .map(|d| if *d == "-1" { None } else { Some(d.parse().map_or_else(|_| Dim::sym(*d), Dim::Known)) })

@@ -212,7 +212,10 @@ impl<'a> Lowerer<'a> {
                     self.report(item.span, "the loss is defined twice");
                 } else if !(ty.dtype.is_float() && ty.rank() == 0) {
                     let ty = ty.clone();
-                    self.report(value.span, format!("the loss must be a float scalar, but it is {ty}; reduce it with `mean` or `sum`"));
+                    self.report(
+                        value.span,
+                        format!("the loss must be a float scalar, but it is {ty}; reduce it with `mean` or `sum`"),
+                    );
                 } else {
                     self.loss = Some(node);
                 }
@@ -239,7 +242,8 @@ impl<'a> Lowerer<'a> {
 
     fn define(&mut self, name: &Ident, binding: Binding, kind: &'static str) {
         if let Some(previous) = self.globals.get(&name.name) {
-            let message = format!("`{}` is already defined (as {} {})", name.name, article(previous.kind), previous.kind);
+            let message =
+                format!("`{}` is already defined (as {} {})", name.name, article(previous.kind), previous.kind);
             let (line, col) = tx_syntax::line_col(self.source, previous.span.start);
             let note = format!("the first definition is at line {line}, column {col}");
             self.diagnostics.push(Diagnostic::error(name.span, message).with_note(note));
@@ -260,7 +264,10 @@ impl<'a> Lowerer<'a> {
     /// symbolic dimensions.
     fn declared_type(&mut self, ty: &ast::TypeExpr, allow_symbols: bool) -> Option<Type> {
         let Some(dtype) = DType::from_name(&ty.dtype.name) else {
-            self.report(ty.dtype.span, format!("unknown element type `{}`; expected f32, f64, i64 or bool", ty.dtype.name));
+            self.report(
+                ty.dtype.span,
+                format!("unknown element type `{}`; expected f32, f64, i64 or bool", ty.dtype.name),
+            );
             return None;
         };
         let mut dims = Vec::with_capacity(ty.dims.len());
@@ -282,7 +289,10 @@ impl<'a> Lowerer<'a> {
                             || self.functions.contains_key(&ident.name)
                             || DType::from_name(&ident.name).is_some()) =>
                     {
-                        self.report(ident.span, format!("`{}` names a function or a type, not a dimension", ident.name));
+                        self.report(
+                            ident.span,
+                            format!("`{}` names a function or a type, not a dimension", ident.name),
+                        );
                         ok = false;
                     }
                     None if allow_symbols => {
@@ -304,11 +314,20 @@ impl<'a> Lowerer<'a> {
                     }
                     Some(Binding::Value(v @ (Value::Int(_) | Value::Float(_)))) => {
                         let shown = literal_text(&v);
-                        self.report(ident.span, format!("`{}` is {shown}: a dimension must be a whole number of 0 or more", ident.name));
+                        self.report(
+                            ident.span,
+                            format!("`{}` is {shown}: a dimension must be a whole number of 0 or more", ident.name),
+                        );
                         ok = false;
                     }
                     Some(_) => {
-                        self.report(ident.span, format!("`{}` is not a size: a dimension must be a number, a const or a symbol", ident.name));
+                        self.report(
+                            ident.span,
+                            format!(
+                                "`{}` is not a size: a dimension must be a number, a const or a symbol",
+                                ident.name
+                            ),
+                        );
                         ok = false;
                     }
                 },
@@ -319,7 +338,8 @@ impl<'a> Lowerer<'a> {
 
     fn init(&mut self, init: &ast::Init, ty: &Type, name: &Ident) -> Option<Init> {
         match init {
-            ast::Init::Fill(e) if matches!(&e.kind, ExprKind::Call { callee, .. } if builtins::is_initializer(&callee.name)) => {
+            ast::Init::Fill(e) if matches!(&e.kind, ExprKind::Call { callee, .. } if builtins::is_initializer(&callee.name)) =>
+            {
                 self.report(e.span, "`=` sets every element to a number; use `~` for an initializer such as `~ normal(0, 0.1, seed = 1)`");
                 None
             }
@@ -344,7 +364,10 @@ impl<'a> Lowerer<'a> {
                     ExprKind::Name(ident) => (ident, &[][..]),
                     ExprKind::Call { callee, args } => (callee, &args[..]),
                     _ => {
-                        self.report(e.span, "expected an initializer such as `zeros`, `normal(0, 0.1)`, `glorot` or `orthogonal`");
+                        self.report(
+                            e.span,
+                            "expected an initializer such as `zeros`, `normal(0, 0.1)`, `glorot` or `orthogonal`",
+                        );
                         return None;
                     }
                 };
@@ -366,7 +389,8 @@ impl<'a> Lowerer<'a> {
     /// Lowers `inverse(t) = body` into a graph of its own whose one input is `t`.
     fn inverse(&mut self, layer: &Ident, node: NodeId, lambda: &ast::Lambda) -> Option<Inverse> {
         let arg_ty = self.graph.ty(node).clone();
-        let previous = self.layers.last().map(|l| (format!("the layer before it, `{}`", l.name), self.graph.ty(l.node).clone()));
+        let previous =
+            self.layers.last().map(|l| (format!("the layer before it, `{}`", l.name), self.graph.ty(l.node).clone()));
         let mut sub = Graph::new();
         let arg = match sub.input(&lambda.param.name, arg_ty) {
             Ok(id) => id,
@@ -676,10 +700,15 @@ impl<'a> Lowerer<'a> {
         let mut known: std::collections::HashSet<&str> = self.globals.keys().map(String::as_str).collect();
         for item in &program.items {
             if let ItemKind::Input { ty, .. } | ItemKind::Param { ty, .. } = &item.kind {
-                known.extend(ty.dims.iter().filter_map(|d| if let ast::DimExpr::Name(i) = d { Some(i.name.as_str()) } else { None }));
+                known.extend(
+                    ty.dims
+                        .iter()
+                        .filter_map(|d| if let ast::DimExpr::Name(i) = d { Some(i.name.as_str()) } else { None }),
+                );
             }
         }
-        let mut defs: Vec<&ast::FnDef> = self.functions.values().copied().filter(|d| !self.called.contains(&d.name.name)).collect();
+        let mut defs: Vec<&ast::FnDef> =
+            self.functions.values().copied().filter(|d| !self.called.contains(&d.name.name)).collect();
         defs.sort_by_key(|d| d.span.start);
         let mut unknown: Vec<Ident> = Vec::new();
         for def in defs {
@@ -841,7 +870,8 @@ impl<'a> Lowerer<'a> {
         };
         let ty = self.graph.ty(base).clone();
         if indices.len() > ty.rank() {
-            return self.error(span, format!("too many indices ({}) for {ty}, which has rank {}", indices.len(), ty.rank()));
+            return self
+                .error(span, format!("too many indices ({}) for {ty}, which has rank {}", indices.len(), ty.rank()));
         }
         let mut axes = vec![AxisSlice::Full; ty.rank()];
         let mut dropped = Vec::new();
@@ -849,7 +879,9 @@ impl<'a> Lowerer<'a> {
             let dim = ty.shape.0[axis].clone();
             let (start, stop, step, item_span, at) = match item {
                 IndexItem::At(e) => (Some(e), None, None, e.span, true),
-                IndexItem::Slice { start, stop, step, span } => (start.as_ref(), stop.as_ref(), step.as_ref(), *span, false),
+                IndexItem::Slice { start, stop, step, span } => {
+                    (start.as_ref(), stop.as_ref(), step.as_ref(), *span, false)
+                }
             };
             let mut part = |e: Option<&Expr>| -> Result<Option<i64>, ()> {
                 let Some(e) = e else { return Ok(None) };
@@ -857,7 +889,10 @@ impl<'a> Lowerer<'a> {
                     Value::Int(i) => Ok(Some(i)),
                     Value::Error => Err(()),
                     Value::Node(_) => {
-                        self.report(e.span, "indexing with a tensor is not supported; use `one_hot` or `where` to select by value");
+                        self.report(
+                            e.span,
+                            "indexing with a tensor is not supported; use `one_hot` or `where` to select by value",
+                        );
                         Err(())
                     }
                     other => {
@@ -919,7 +954,12 @@ impl<'a> Lowerer<'a> {
 /// An index or slice of an axis whose size is known only at the call: a
 /// non-negative index, or a forward slice with explicit bounds (checked
 /// against the size when the graph runs). `Ok(None)` is the whole axis.
-fn symbolic_slice(at: bool, start: Option<i64>, stop: Option<i64>, step: Option<i64>) -> Result<Option<AxisSlice>, &'static str> {
+fn symbolic_slice(
+    at: bool,
+    start: Option<i64>,
+    stop: Option<i64>,
+    step: Option<i64>,
+) -> Result<Option<AxisSlice>, &'static str> {
     let step = step.unwrap_or(1);
     if at {
         return match start {
@@ -1075,7 +1115,8 @@ pub(crate) fn literal_text(v: &Value) -> String {
 fn fold(op: BinaryOp, a: &Value, b: &Value) -> Result<Value, String> {
     use Value::{Bool, Float, Int};
     let overflow = || "integer overflow in a constant expression".to_string();
-    let float = |v: f64| if v.is_finite() { Ok(Float(v)) } else { Err("a constant expression is not finite".to_string()) };
+    let float =
+        |v: f64| if v.is_finite() { Ok(Float(v)) } else { Err("a constant expression is not finite".to_string()) };
     let as_f64 = |v: &Value| match v {
         Int(i) => Some(*i as f64),
         Float(f) => Some(*f),

@@ -50,29 +50,19 @@ impl Ordered for i64 {
 /// The larger of two values, NaN if either is NaN, and `b` on ties (which
 /// decides between 0 and -0): numpy's `maximum`.
 pub(crate) fn nan_max<T: Ordered>(a: T, b: T) -> T {
-    if a.is_nan() || (!b.is_nan() && a > b) {
-        a
-    } else {
-        b
-    }
+    if a.is_nan() || (!b.is_nan() && a > b) { a } else { b }
 }
 
 /// The smaller of two values, NaN if either is NaN, and `b` on ties: numpy's
 /// `minimum`.
 pub(crate) fn nan_min<T: Ordered>(a: T, b: T) -> T {
-    if a.is_nan() || (!b.is_nan() && a < b) {
-        a
-    } else {
-        b
-    }
+    if a.is_nan() || (!b.is_nan() && a < b) { a } else { b }
 }
 
 /// f32 and f64: the functions the float ops need, computed in the type
 /// itself (an f32 `exp` is `f32::exp`), plus exact conversions to and from
 /// f64 for the reductions that accumulate in f64.
-pub(crate) trait Real:
-    Ordered + ndarray::LinalgScalar + std::ops::Neg<Output = Self>
-{
+pub(crate) trait Real: Ordered + ndarray::LinalgScalar + std::ops::Neg<Output = Self> {
     const NAN: Self;
     const NEG_INFINITY: Self;
     fn from_f64(v: f64) -> Self;
@@ -184,11 +174,7 @@ pub(crate) fn checked_len(shape: &[usize]) -> Result<usize, String> {
 
 /// The same array in standard (row-major) layout, copied only when needed.
 pub(crate) fn into_standard<T: Clone>(a: ArrayD<T>) -> ArrayD<T> {
-    if a.is_standard_layout() {
-        a
-    } else {
-        a.as_standard_layout().into_owned()
-    }
+    if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() }
 }
 
 /// `f` applied to the broadcast pairs of elements of `a` and `b`.
@@ -203,11 +189,7 @@ pub(crate) fn zip2<A: Copy, B: Copy, C>(
     let shape = IxDyn(&broadcast_shape(&[a.shape(), b.shape()])?);
     checked_len(shape.slice())?;
     let (Some(av), Some(bv)) = (a.broadcast(shape.clone()), b.broadcast(shape)) else {
-        return Err(format!(
-            "cannot broadcast {:?} with {:?}",
-            a.shape(),
-            b.shape()
-        ));
+        return Err(format!("cannot broadcast {:?} with {:?}", a.shape(), b.shape()));
     };
     Ok(Zip::from(av).and(bv).map_collect(|&x, &y| f(x, y)))
 }
@@ -221,22 +203,11 @@ pub(crate) fn zip3<A: Copy, B: Copy, C: Copy, R>(
 ) -> Result<ArrayD<R>, String> {
     let shape = IxDyn(&broadcast_shape(&[a.shape(), b.shape(), c.shape()])?);
     checked_len(shape.slice())?;
-    let (Some(av), Some(bv), Some(cv)) = (
-        a.broadcast(shape.clone()),
-        b.broadcast(shape.clone()),
-        c.broadcast(shape),
-    ) else {
-        return Err(format!(
-            "cannot broadcast {:?}, {:?} and {:?} together",
-            a.shape(),
-            b.shape(),
-            c.shape()
-        ));
+    let (Some(av), Some(bv), Some(cv)) = (a.broadcast(shape.clone()), b.broadcast(shape.clone()), c.broadcast(shape))
+    else {
+        return Err(format!("cannot broadcast {:?}, {:?} and {:?} together", a.shape(), b.shape(), c.shape()));
     };
-    Ok(Zip::from(av)
-        .and(bv)
-        .and(cv)
-        .map_collect(|&x, &y, &z| f(x, y, z)))
+    Ok(Zip::from(av).and(bv).and(cv).map_collect(|&x, &y, &z| f(x, y, z)))
 }
 
 #[cfg(test)]

@@ -102,12 +102,7 @@ pub(crate) fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor, Str
         (Tensor::F64(x), Tensor::F64(y)) => binary_real(op, x, y),
         (Tensor::I64(x), Tensor::I64(y)) => binary_int(op, x, y),
         (Tensor::Bool(x), Tensor::Bool(y)) => binary_bool(op, x, y),
-        _ => Err(format!(
-            "`{}` of {} and {}: the element types differ",
-            op.name(),
-            a.dtype(),
-            b.dtype()
-        )),
+        _ => Err(format!("`{}` of {} and {}: the element types differ", op.name(), a.dtype(), b.dtype())),
     }
 }
 
@@ -165,11 +160,7 @@ fn binary_bool(op: BinaryOp, x: &ArrayD<bool>, y: &ArrayD<bool>) -> Result<Tenso
 }
 
 /// A comparison, IEEE style: every comparison with NaN is false except `ne`.
-fn compare<T: Copy + PartialOrd>(
-    op: BinaryOp,
-    x: &ArrayD<T>,
-    y: &ArrayD<T>,
-) -> Result<ArrayD<bool>, String> {
+fn compare<T: Copy + PartialOrd>(op: BinaryOp, x: &ArrayD<T>, y: &ArrayD<T>) -> Result<ArrayD<bool>, String> {
     match op {
         BinaryOp::Eq => zip2(x, y, |a, b| a == b),
         BinaryOp::Ne => zip2(x, y, |a, b| a != b),
@@ -198,11 +189,7 @@ fn floor_div(a: i64, b: i64) -> i64 {
     }
     let quotient = a.wrapping_div(b);
     let remainder = a.wrapping_rem(b);
-    if remainder != 0 && ((remainder < 0) != (b < 0)) {
-        quotient - 1
-    } else {
-        quotient
-    }
+    if remainder != 0 && ((remainder < 0) != (b < 0)) { quotient - 1 } else { quotient }
 }
 
 /// `base ** exponent` on i64, wrapping on overflow. A negative exponent
@@ -232,29 +219,18 @@ fn int_pow(base: i64, exponent: i64) -> i64 {
 /// `where(cond, a, b)`: `a` where `cond` holds, else `b`, all three broadcast.
 pub(crate) fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor, String> {
     let Tensor::Bool(cond) = cond else {
-        return Err(format!(
-            "the condition of `where` is {}, not bool",
-            cond.dtype()
-        ));
+        return Err(format!("the condition of `where` is {}, not bool", cond.dtype()));
     };
     match (a, b) {
         (Tensor::F32(x), Tensor::F32(y)) => select_as(cond, x, y),
         (Tensor::F64(x), Tensor::F64(y)) => select_as(cond, x, y),
         (Tensor::I64(x), Tensor::I64(y)) => select_as(cond, x, y),
         (Tensor::Bool(x), Tensor::Bool(y)) => select_as(cond, x, y),
-        _ => Err(format!(
-            "the branches of `where` are {} and {}",
-            a.dtype(),
-            b.dtype()
-        )),
+        _ => Err(format!("the branches of `where` are {} and {}", a.dtype(), b.dtype())),
     }
 }
 
-fn select_as<T: Element + Copy>(
-    cond: &ArrayD<bool>,
-    x: &ArrayD<T>,
-    y: &ArrayD<T>,
-) -> Result<Tensor, String> {
+fn select_as<T: Element + Copy>(cond: &ArrayD<bool>, x: &ArrayD<T>, y: &ArrayD<T>) -> Result<Tensor, String> {
     Ok(T::wrap(zip3(cond, x, y, |c, a, b| if c { a } else { b })?))
 }
 
@@ -269,15 +245,8 @@ mod tests {
     #[test]
     fn floor_division_matches_python() {
         // Python: [7 // 2, -7 // 2, 7 // -2, -7 // -2, 6 // -3] == [3, -4, -4, 3, -2]
-        let cases = [
-            (7, 2, 3),
-            (-7, 2, -4),
-            (7, -2, -4),
-            (-7, -2, 3),
-            (6, -3, -2),
-            (5, 0, 0),
-            (i64::MIN, -1, i64::MIN),
-        ];
+        let cases =
+            [(7, 2, 3), (-7, 2, -4), (7, -2, -4), (-7, -2, 3), (6, -3, -2), (5, 0, 0), (i64::MIN, -1, i64::MIN)];
         for (a, b, expect) in cases {
             assert_eq!(floor_div(a, b), expect, "{a} // {b}");
         }

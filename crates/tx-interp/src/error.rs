@@ -16,21 +16,11 @@ pub enum EvalError {
     /// An input's value does not fit its declared type: `expected` is the
     /// declaration (`f32[B, 784]`), `got` the value's type (`f64[3, 784]`),
     /// `why` the first difference in words.
-    InputType {
-        name: String,
-        expected: String,
-        got: String,
-        why: String,
-    },
+    InputType { name: String, expected: String, got: String, why: String },
     /// The outputs need this parameter and no value was given for it.
     MissingParam { name: String },
     /// A parameter's value does not have its declared type.
-    ParamType {
-        name: String,
-        expected: String,
-        got: String,
-        why: String,
-    },
+    ParamType { name: String, expected: String, got: String, why: String },
     /// Evaluating `node` failed on these values.
     Runtime { node: NodeId, message: String },
 }
@@ -42,35 +32,16 @@ impl fmt::Display for EvalError {
                 write!(f, "no value was given for the input `{name}`")
             }
             EvalError::UnknownInput { name } => {
-                write!(
-                    f,
-                    "a value was given for `{name}`, but the graph has no input of that name"
-                )
+                write!(f, "a value was given for `{name}`, but the graph has no input of that name")
             }
-            EvalError::InputType {
-                name,
-                expected,
-                got,
-                why,
-            } => {
-                write!(
-                    f,
-                    "the input `{name}` should be {expected}, but the value given is {got}: {why}"
-                )
+            EvalError::InputType { name, expected, got, why } => {
+                write!(f, "the input `{name}` should be {expected}, but the value given is {got}: {why}")
             }
             EvalError::MissingParam { name } => {
                 write!(f, "no value was given for the parameter `{name}`")
             }
-            EvalError::ParamType {
-                name,
-                expected,
-                got,
-                why,
-            } => {
-                write!(
-                    f,
-                    "the parameter `{name}` should be {expected}, but the value given is {got}: {why}"
-                )
+            EvalError::ParamType { name, expected, got, why } => {
+                write!(f, "the parameter `{name}` should be {expected}, but the value given is {got}: {why}")
             }
             EvalError::Runtime { node, message } => {
                 write!(f, "evaluating {node} failed: {message}")

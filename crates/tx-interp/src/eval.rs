@@ -31,14 +31,8 @@ pub fn evaluate(
     outputs: &[NodeId],
 ) -> Result<Vec<Tensor>, EvalError> {
     if let Some(&missing) = outputs.iter().find(|id| id.index() >= graph.len()) {
-        let message = format!(
-            "the graph has no node {missing} (it has {} nodes)",
-            graph.len()
-        );
-        return Err(EvalError::Runtime {
-            node: missing,
-            message,
-        });
+        let message = format!("the graph has no node {missing} (it has {} nodes)", graph.len());
+        return Err(EvalError::Runtime { node: missing, message });
     }
     let live = graph.reachable_from(outputs);
     let mut given: Vec<Option<&Tensor>> = vec![None; graph.len()];
@@ -61,19 +55,16 @@ pub fn evaluate(
     for (id, node) in graph.nodes().filter(|(id, _)| live[id.index()]) {
         let runtime = |message: String| EvalError::Runtime { node: id, message };
         let value = match &node.op {
-            Op::Input { .. } | Op::Param { .. } => Cow::Borrowed(
-                given[id.index()]
-                    .ok_or_else(|| runtime("internal error: no value was bound".into()))?,
-            ),
+            Op::Input { .. } | Op::Param { .. } => {
+                Cow::Borrowed(given[id.index()].ok_or_else(|| runtime("internal error: no value was bound".into()))?)
+            }
             op => {
                 let operands = node
                     .inputs
                     .iter()
                     .map(|input| values[input.index()].as_deref())
                     .collect::<Option<Vec<&Tensor>>>()
-                    .ok_or_else(|| {
-                        runtime("internal error: an operand was dropped before its last use".into())
-                    })?;
+                    .ok_or_else(|| runtime("internal error: an operand was dropped before its last use".into()))?;
                 Cow::Owned(eval_op(op, &operands, &shapes[id.index()]).map_err(runtime)?)
             }
         };
@@ -99,11 +90,7 @@ pub fn evaluate(
     for (position, output) in outputs.iter().enumerate() {
         let slot = &mut values[output.index()];
         let repeated_later = outputs[position + 1..].contains(output);
-        let value = if repeated_later {
-            slot.clone()
-        } else {
-            slot.take()
-        };
+        let value = if repeated_later { slot.clone() } else { slot.take() };
         let value = value.ok_or_else(|| EvalError::Runtime {
             node: *output,
             message: "internal error: an output has no value".to_string(),
@@ -122,13 +109,8 @@ fn bind_inputs<'a>(
     live: &[bool],
     given: &mut [Option<&'a Tensor>],
 ) -> Result<Bindings, EvalError> {
-    if let Some((name, _)) = inputs
-        .iter()
-        .find(|(name, _)| graph.input_named(name).is_none())
-    {
-        return Err(EvalError::UnknownInput {
-            name: name.to_string(),
-        });
+    if let Some((name, _)) = inputs.iter().find(|(name, _)| graph.input_named(name).is_none()) {
+        return Err(EvalError::UnknownInput { name: name.to_string() });
     }
     let mut bindings = Bindings::new();
     for &id in graph.inputs() {
@@ -136,10 +118,7 @@ fn bind_inputs<'a>(
             continue;
         };
         let ty = graph.ty(id);
-        let mut matching = inputs
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|&(_, value)| value);
+        let mut matching = inputs.iter().filter(|(n, _)| n == name).map(|&(_, value)| value);
         let (value, again) = (matching.next(), matching.next());
         let mismatch = |value: &Tensor, why: String| EvalError::InputType {
             name: name.clone(),
@@ -153,23 +132,14 @@ fn bind_inputs<'a>(
             }
             (None, _) => {}
             (Some(_), Some(second)) => {
-                return Err(mismatch(
-                    second,
-                    "a value was given more than once".to_string(),
-                ));
+                return Err(mismatch(second, "a value was given more than once".to_string()));
             }
             (Some(value), None) => {
                 if value.dtype() != ty.dtype {
-                    let why = format!(
-                        "the element types differ ({} vs {})",
-                        ty.dtype,
-                        value.dtype()
-                    );
+                    let why = format!("the element types differ ({} vs {})", ty.dtype, value.dtype());
                     return Err(mismatch(value, why));
                 }
-                bindings
-                    .unify(&ty.shape, value.shape())
-                    .map_err(|why| mismatch(value, why))?;
+                bindings.unify(&ty.shape, value.shape()).map_err(|why| mismatch(value, why))?;
                 given[id.index()] = Some(value);
             }
         }
@@ -187,10 +157,7 @@ fn bind_params<'a>(
     for info in graph.params() {
         let id = info.node;
         let ty = graph.ty(id);
-        let mut matching = params
-            .iter()
-            .filter(|(n, _)| *n == info.name)
-            .map(|&(_, value)| value);
+        let mut matching = params.iter().filter(|(n, _)| *n == info.name).map(|&(_, value)| value);
         let (value, again) = (matching.next(), matching.next());
         let mismatch = |value: &Tensor, why: String| EvalError::ParamType {
             name: info.name.clone(),
@@ -200,24 +167,15 @@ fn bind_params<'a>(
         };
         match (value, again) {
             (None, _) if live[id.index()] => {
-                return Err(EvalError::MissingParam {
-                    name: info.name.clone(),
-                });
+                return Err(EvalError::MissingParam { name: info.name.clone() });
             }
             (None, _) => {}
             (Some(_), Some(second)) => {
-                return Err(mismatch(
-                    second,
-                    "a value was given more than once".to_string(),
-                ));
+                return Err(mismatch(second, "a value was given more than once".to_string()));
             }
             (Some(value), None) => {
                 if value.dtype() != ty.dtype {
-                    let why = format!(
-                        "the element types differ ({} vs {})",
-                        ty.dtype,
-                        value.dtype()
-                    );
+                    let why = format!("the element types differ ({} vs {})", ty.dtype, value.dtype());
                     return Err(mismatch(value, why));
                 }
                 if value.ty() != *ty {
@@ -234,11 +192,7 @@ fn bind_params<'a>(
 /// The concrete shape of every needed node, checked to be allocatable.
 /// A symbol no input binds (say the target of a `broadcast_to`) is an error
 /// here, before anything is computed.
-fn resolve_shapes(
-    graph: &Graph,
-    live: &[bool],
-    bindings: &Bindings,
-) -> Result<Vec<Vec<usize>>, EvalError> {
+fn resolve_shapes(graph: &Graph, live: &[bool], bindings: &Bindings) -> Result<Vec<Vec<usize>>, EvalError> {
     let mut shapes = vec![Vec::new(); graph.len()];
     for (id, node) in graph.nodes().filter(|(id, _)| live[id.index()]) {
         let runtime = |message: String| EvalError::Runtime { node: id, message };

@@ -16,12 +16,7 @@ use tx_tensor::rng::Rng;
 /// Fill converts its value as `cast` would; the random initializers draw in
 /// f64 and convert, so on i64 or bool they are only useful as noise.
 pub fn init_param(info: &ParamInfo, ty: &Type) -> Tensor {
-    let shape: Vec<usize> = ty
-        .shape
-        .dims()
-        .iter()
-        .map(|d| d.known().unwrap_or(0))
-        .collect();
+    let shape: Vec<usize> = ty.shape.dims().iter().map(|d| d.known().unwrap_or(0)).collect();
     let count: usize = shape.iter().product();
     let values = match info.init {
         Init::Fill(value) => return Tensor::full(ty.dtype, &shape, value),
@@ -44,11 +39,7 @@ pub fn init_param(info: &ParamInfo, ty: &Type) -> Tensor {
 
 /// The initial value of every parameter of `graph`, in declaration order.
 pub fn init_params(graph: &Graph) -> Vec<(String, Tensor)> {
-    graph
-        .params()
-        .iter()
-        .map(|info| (info.name.clone(), init_param(info, graph.ty(info.node))))
-        .collect()
+    graph.params().iter().map(|info| (info.name.clone(), init_param(info, graph.ty(info.node)))).collect()
 }
 
 /// Seeded random values for every input of `graph`, in declaration order,
@@ -67,19 +58,14 @@ pub fn random_inputs(graph: &Graph, seed: u64, dims: &[(&str, usize)]) -> Vec<(S
             .iter()
             .map(|dim| match dim {
                 Dim::Known(n) => *n,
-                Dim::Sym(s) => dims
-                    .iter()
-                    .find(|(name, _)| name == s)
-                    .map_or(4, |&(_, n)| n),
+                Dim::Sym(s) => dims.iter().find(|(name, _)| name == s).map_or(4, |&(_, n)| n),
             })
             .collect();
         let count: usize = shape.iter().product();
         let values: Vec<f64> = match ty.dtype {
             DType::F32 | DType::F64 => (0..count).map(|_| rng.normal()).collect(),
             DType::I64 => (0..count).map(|_| rng.below(10) as f64).collect(),
-            DType::Bool => (0..count)
-                .map(|_| f64::from(u8::from(rng.uniform() < 0.5)))
-                .collect(),
+            DType::Bool => (0..count).map(|_| f64::from(u8::from(rng.uniform() < 0.5))).collect(),
         };
         out.push((name.clone(), from_values(ty.dtype, &shape, &values)));
     }
@@ -88,12 +74,7 @@ pub fn random_inputs(graph: &Graph, seed: u64, dims: &[(&str, usize)]) -> Vec<(S
 
 /// The value of the `Random` op: `count` draws in row-major order from a
 /// fresh generator, so the same seed gives the same tensor at every call.
-pub(crate) fn random_values(
-    dist: &Distribution,
-    seed: u64,
-    dtype: DType,
-    shape: &[usize],
-) -> Tensor {
+pub(crate) fn random_values(dist: &Distribution, seed: u64, dtype: DType, shape: &[usize]) -> Tensor {
     let count: usize = shape.iter().product();
     let values = match dist {
         Distribution::Normal { mean, std } => normals(seed, count, mean.as_f64(), std.as_f64()),
@@ -109,9 +90,7 @@ fn normals(seed: u64, count: usize, mean: f64, std: f64) -> Vec<f64> {
 
 fn uniforms(seed: u64, count: usize, low: f64, high: f64) -> Vec<f64> {
     let mut rng = Rng::new(seed);
-    (0..count)
-        .map(|_| low + (high - low) * rng.uniform())
-        .collect()
+    (0..count).map(|_| low + (high - low) * rng.uniform()).collect()
 }
 
 fn from_values(dtype: DType, shape: &[usize], values: &[f64]) -> Tensor {
@@ -150,16 +129,10 @@ fn orthogonal(shape: &[usize], gain: f64, seed: u64) -> Vec<f64> {
     };
     let gaussian = normals(seed, rows * cols, 0.0, 1.0);
     let transpose = rows < cols;
-    let (tall, wide) = if transpose {
-        (cols, rows)
-    } else {
-        (rows, cols)
-    };
+    let (tall, wide) = if transpose { (cols, rows) } else { (rows, cols) };
     // `m` is tall x wide, row-major.
     let m: Vec<f64> = if transpose {
-        (0..tall * wide)
-            .map(|idx| gaussian[(idx % wide) * cols + idx / wide])
-            .collect()
+        (0..tall * wide).map(|idx| gaussian[(idx % wide) * cols + idx / wide]).collect()
     } else {
         gaussian
     };
@@ -238,34 +211,16 @@ mod tests {
     use super::*;
 
     fn param(init: Init, dtype: DType, dims: &[usize]) -> Tensor {
-        let info = ParamInfo {
-            name: "w".to_string(),
-            node: tx_ir::NodeId(0),
-            init,
-            frozen: false,
-        };
-        init_param(
-            &info,
-            &Type::new(dtype, tx_ir::Shape::new(dims.iter().copied())),
-        )
+        let info = ParamInfo { name: "w".to_string(), node: tx_ir::NodeId(0), init, frozen: false };
+        init_param(&info, &Type::new(dtype, tx_ir::Shape::new(dims.iter().copied())))
     }
 
     /// (A A^T or A^T A, whichever is the smaller) minus I, largest entry.
     fn orthogonality_error(values: &[f64], rows: usize, cols: usize, gain: f64) -> f64 {
         let (outer, inner, at) = if rows <= cols {
-            (
-                rows,
-                cols,
-                Box::new(move |i: usize, k: usize| values[i * cols + k])
-                    as Box<dyn Fn(usize, usize) -> f64>,
-            )
+            (rows, cols, Box::new(move |i: usize, k: usize| values[i * cols + k]) as Box<dyn Fn(usize, usize) -> f64>)
         } else {
-            (
-                cols,
-                rows,
-                Box::new(move |j: usize, k: usize| values[k * cols + j])
-                    as Box<dyn Fn(usize, usize) -> f64>,
-            )
+            (cols, rows, Box::new(move |j: usize, k: usize| values[k * cols + j]) as Box<dyn Fn(usize, usize) -> f64>)
         };
         let mut worst: f64 = 0.0;
         for i in 0..outer {
@@ -280,13 +235,9 @@ mod tests {
 
     #[test]
     fn orthogonal_is_orthonormal_in_every_orientation() {
-        for (dims, gain) in [
-            (vec![5, 5], 1.0),
-            (vec![7, 3], 2.0),
-            (vec![3, 7], 0.5),
-            (vec![4, 2, 3], 1.0),
-            (vec![6], 1.0),
-        ] {
+        for (dims, gain) in
+            [(vec![5, 5], 1.0), (vec![7, 3], 2.0), (vec![3, 7], 0.5), (vec![4, 2, 3], 1.0), (vec![6], 1.0)]
+        {
             let t = param(Init::Orthogonal { gain, seed: 11 }, DType::F64, &dims);
             assert_eq!(t.shape(), dims.as_slice());
             let rows = if dims.len() == 1 { 1 } else { dims[0] };
@@ -300,12 +251,7 @@ mod tests {
     fn orthogonal_r_has_a_positive_diagonal() {
         // Q^T G = R must be upper triangular with a positive diagonal.
         let (rows, cols) = (6, 4);
-        let q = param(
-            Init::Orthogonal { gain: 1.0, seed: 3 },
-            DType::F64,
-            &[rows, cols],
-        )
-        .to_f64s();
+        let q = param(Init::Orthogonal { gain: 1.0, seed: 3 }, DType::F64, &[rows, cols]).to_f64s();
         let g = normals(3, rows * cols, 0.0, 1.0);
         for i in 0..cols {
             for j in 0..cols {
@@ -322,16 +268,8 @@ mod tests {
     #[test]
     fn initializers_are_deterministic_per_seed() {
         let inits = [
-            Init::Normal {
-                mean: 0.0,
-                std: 1.0,
-                seed: 5,
-            },
-            Init::Uniform {
-                low: -1.0,
-                high: 1.0,
-                seed: 5,
-            },
+            Init::Normal { mean: 0.0, std: 1.0, seed: 5 },
+            Init::Uniform { low: -1.0, high: 1.0, seed: 5 },
             Init::Glorot { gain: 1.0, seed: 5 },
             Init::GlorotNormal { gain: 1.0, seed: 5 },
             Init::Orthogonal { gain: 1.0, seed: 5 },
@@ -362,12 +300,7 @@ mod tests {
         assert!(largest > 0.99 * limit, "{largest} vs {limit}");
         // Higher rank [a, b, rest]: fans a * 9 = 18 and b * 9 = 27.
         let limit = (6.0f64 / 45.0).sqrt();
-        let values = param(
-            Init::Glorot { gain: 1.0, seed: 2 },
-            DType::F64,
-            &[2, 3, 3, 3],
-        )
-        .to_f64s();
+        let values = param(Init::Glorot { gain: 1.0, seed: 2 }, DType::F64, &[2, 3, 3, 3]).to_f64s();
         assert!(values.iter().all(|v| v.abs() <= limit));
     }
 
@@ -380,43 +313,16 @@ mod tests {
 
     #[test]
     fn normal_initializers_have_their_moments() {
-        let (mean, var) = moments(
-            &param(
-                Init::Normal {
-                    mean: 3.0,
-                    std: 2.0,
-                    seed: 9,
-                },
-                DType::F64,
-                &[200, 100],
-            )
-            .to_f64s(),
-        );
+        let (mean, var) =
+            moments(&param(Init::Normal { mean: 3.0, std: 2.0, seed: 9 }, DType::F64, &[200, 100]).to_f64s());
         assert!((mean - 3.0).abs() < 0.05, "{mean}");
         assert!((var - 4.0).abs() < 0.1, "{var}");
         // glorot_normal: variance 2 / (fan_in + fan_out) = 2 / 300.
-        let (mean, var) = moments(
-            &param(
-                Init::GlorotNormal { gain: 1.0, seed: 9 },
-                DType::F64,
-                &[200, 100],
-            )
-            .to_f64s(),
-        );
+        let (mean, var) = moments(&param(Init::GlorotNormal { gain: 1.0, seed: 9 }, DType::F64, &[200, 100]).to_f64s());
         assert!(mean.abs() < 0.002, "{mean}");
         assert!((var / (2.0 / 300.0) - 1.0).abs() < 0.03, "{var}");
-        let (mean, var) = moments(
-            &param(
-                Init::Uniform {
-                    low: -1.0,
-                    high: 3.0,
-                    seed: 9,
-                },
-                DType::F64,
-                &[200, 100],
-            )
-            .to_f64s(),
-        );
+        let (mean, var) =
+            moments(&param(Init::Uniform { low: -1.0, high: 3.0, seed: 9 }, DType::F64, &[200, 100]).to_f64s());
         // U(-1, 3): mean 1, variance 16 / 12.
         assert!((mean - 1.0).abs() < 0.03, "{mean}");
         assert!((var - 16.0 / 12.0).abs() < 0.03, "{var}");
@@ -424,18 +330,9 @@ mod tests {
 
     #[test]
     fn fill_converts_to_the_dtype() {
-        assert_eq!(
-            param(Init::Fill(2.7), DType::I64, &[2]),
-            Tensor::I64(ndarray::arr1(&[2, 2]).into_dyn())
-        );
-        assert_eq!(
-            param(Init::Fill(1.0), DType::Bool, &[]),
-            Tensor::Bool(ndarray::arr0(true).into_dyn())
-        );
-        assert_eq!(
-            param(Init::Fill(0.5), DType::F32, &[1, 2]).to_f64s(),
-            vec![0.5, 0.5]
-        );
+        assert_eq!(param(Init::Fill(2.7), DType::I64, &[2]), Tensor::I64(ndarray::arr1(&[2, 2]).into_dyn()));
+        assert_eq!(param(Init::Fill(1.0), DType::Bool, &[]), Tensor::Bool(ndarray::arr0(true).into_dyn()));
+        assert_eq!(param(Init::Fill(0.5), DType::F32, &[1, 2]).to_f64s(), vec![0.5, 0.5]);
     }
 
     #[test]

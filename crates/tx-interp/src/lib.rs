@@ -36,16 +36,8 @@ use tx_ir::{Graph, NodeId};
 /// initial value ([`init_params`]).
 pub fn run(graph: &Graph, inputs: &[(&str, &Tensor)]) -> Result<Vec<(String, Tensor)>, EvalError> {
     let params = init_params(graph);
-    let params: Vec<(&str, &Tensor)> = params
-        .iter()
-        .map(|(name, value)| (name.as_str(), value))
-        .collect();
+    let params: Vec<(&str, &Tensor)> = params.iter().map(|(name, value)| (name.as_str(), value)).collect();
     let ids: Vec<NodeId> = graph.outputs().iter().map(|&(_, id)| id).collect();
     let values = evaluate(graph, inputs, &params, &ids)?;
-    Ok(graph
-        .outputs()
-        .iter()
-        .map(|(name, _)| name.clone())
-        .zip(values)
-        .collect())
+    Ok(graph.outputs().iter().map(|(name, _)| name.clone()).zip(values).collect())
 }

@@ -13,11 +13,7 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor, String> {
         (Tensor::F32(x), Tensor::F32(y)) => Ok(Tensor::F32(batched(x, y, |p, q| p.dot(&q))?)),
         (Tensor::F64(x), Tensor::F64(y)) => Ok(Tensor::F64(batched(x, y, |p, q| p.dot(&q))?)),
         (Tensor::I64(x), Tensor::I64(y)) => Ok(Tensor::I64(batched(x, y, wrapping_gemm)?)),
-        _ => Err(format!(
-            "`matmul` of {} and {} (the graph did not type-check)",
-            a.dtype(),
-            b.dtype()
-        )),
+        _ => Err(format!("`matmul` of {} and {} (the graph did not type-check)", a.dtype(), b.dtype())),
     }
 }
 
@@ -32,16 +28,8 @@ fn batched<T: LinalgScalar>(
     }
     let a_vector = a.ndim() == 1;
     let b_vector = b.ndim() == 1;
-    let a = if a_vector {
-        a.view().insert_axis(Axis(0))
-    } else {
-        a.view()
-    };
-    let b = if b_vector {
-        b.view().insert_axis(Axis(1))
-    } else {
-        b.view()
-    };
+    let a = if a_vector { a.view().insert_axis(Axis(0)) } else { a.view() };
+    let b = if b_vector { b.view().insert_axis(Axis(1)) } else { b.view() };
     let (ra, rb) = (a.ndim(), b.ndim());
     let (m, k) = (a.shape()[ra - 2], a.shape()[ra - 1]);
     let (k2, n) = (b.shape()[rb - 2], b.shape()[rb - 1]);
@@ -53,10 +41,7 @@ fn batched<T: LinalgScalar>(
     let with = |tail: [usize; 2]| -> Vec<usize> { batch.iter().copied().chain(tail).collect() };
 
     let product = if batch.is_empty() {
-        let (Ok(a2), Ok(b2)) = (
-            a.into_dimensionality::<Ix2>(),
-            b.into_dimensionality::<Ix2>(),
-        ) else {
+        let (Ok(a2), Ok(b2)) = (a.into_dimensionality::<Ix2>(), b.into_dimensionality::<Ix2>()) else {
             return Err("internal error: a rank-2 operand is not 2-D".to_string());
         };
         gemm(a2, b2).into_dyn()
@@ -66,9 +51,8 @@ fn batched<T: LinalgScalar>(
         let stack = |x: ndarray::ArrayViewD<T>, tail: [usize; 2]| -> Result<Array3<T>, String> {
             let full = with(tail);
             checked_len(&full)?;
-            let view = x
-                .broadcast(IxDyn(&full))
-                .ok_or_else(|| format!("cannot broadcast {:?} to {full:?}", x.shape()))?;
+            let view =
+                x.broadcast(IxDyn(&full)).ok_or_else(|| format!("cannot broadcast {:?} to {full:?}", x.shape()))?;
             view.as_standard_layout()
                 .into_owned()
                 .into_shape_with_order((batch_len, tail[0], tail[1]))
@@ -79,8 +63,7 @@ fn batched<T: LinalgScalar>(
         checked_len(&with([m, n]))?;
         let mut out = Array3::<T>::zeros((batch_len, m, n));
         for i in 0..batch_len {
-            out.index_axis_mut(Axis(0), i)
-                .assign(&gemm(a3.index_axis(Axis(0), i), b3.index_axis(Axis(0), i)));
+            out.index_axis_mut(Axis(0), i).assign(&gemm(a3.index_axis(Axis(0), i), b3.index_axis(Axis(0), i)));
         }
         out.into_dyn()
     };
@@ -91,9 +74,7 @@ fn batched<T: LinalgScalar>(
     if !b_vector {
         shape.push(n);
     }
-    into_standard(product)
-        .into_shape_with_order(IxDyn(&shape))
-        .map_err(|e| e.to_string())
+    into_standard(product).into_shape_with_order(IxDyn(&shape)).map_err(|e| e.to_string())
 }
 
 /// The 2-D product on i64, wrapping on overflow like every i64 op.

@@ -13,16 +13,10 @@ use crate::element::{Element, checked_len};
 pub(crate) fn transpose(x: &Tensor, perm: &[usize]) -> Result<Tensor, String> {
     let rank = x.shape().len();
     let mut seen = vec![false; rank];
-    if perm.len() != rank
-        || perm
-            .iter()
-            .any(|&p| p >= rank || std::mem::replace(&mut seen[p], true))
-    {
+    if perm.len() != rank || perm.iter().any(|&p| p >= rank || std::mem::replace(&mut seen[p], true)) {
         return Err(format!("{perm:?} is not a permutation of {rank} axes"));
     }
-    Ok(
-        with_array!(x, a => Tensor::from(a.view().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned())),
-    )
+    Ok(with_array!(x, a => Tensor::from(a.view().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned())))
 }
 
 /// The same elements in row-major order, in the (resolved) `shape`.
@@ -40,9 +34,7 @@ pub(crate) fn reshape(x: &Tensor, shape: &[usize]) -> Result<Tensor, String> {
 pub(crate) fn broadcast_to(x: &Tensor, shape: &[usize]) -> Result<Tensor, String> {
     fn broadcast_as<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> Result<ArrayD<T>, String> {
         checked_len(shape)?;
-        let view = a
-            .broadcast(IxDyn(shape))
-            .ok_or_else(|| format!("cannot broadcast {:?} to {shape:?}", a.shape()))?;
+        let view = a.broadcast(IxDyn(shape)).ok_or_else(|| format!("cannot broadcast {:?} to {shape:?}", a.shape()))?;
         Ok(view.as_standard_layout().into_owned())
     }
     with_array!(x, a => broadcast_as(a, shape).map(Tensor::from))
@@ -53,15 +45,9 @@ pub(crate) fn concat(operands: &[&Tensor], axis: usize) -> Result<Tensor, String
     fn concat_as<T: Element>(operands: &[&Tensor], axis: usize) -> Result<Tensor, String> {
         let views = operands
             .iter()
-            .map(|t| {
-                T::array(t)
-                    .map(|a| a.view())
-                    .ok_or("the operands of `concat` have different element types")
-            })
+            .map(|t| T::array(t).map(|a| a.view()).ok_or("the operands of `concat` have different element types"))
             .collect::<Result<Vec<ArrayViewD<T>>, _>>()?;
-        ndarray::concatenate(Axis(axis), &views)
-            .map(T::wrap)
-            .map_err(|e| format!("cannot concatenate: {e}"))
+        ndarray::concatenate(Axis(axis), &views).map(T::wrap).map_err(|e| format!("cannot concatenate: {e}"))
     }
     let Some(first) = operands.first() else {
         return Err("`concat` of no operands".to_string());
@@ -79,21 +65,13 @@ pub(crate) fn concat(operands: &[&Tensor], axis: usize) -> Result<Tensor, String
 pub(crate) fn slice(x: &Tensor, axes: &[AxisSlice]) -> Result<Tensor, String> {
     fn slice_as<T: Clone>(a: &ArrayD<T>, axes: &[AxisSlice]) -> Result<ArrayD<T>, String> {
         if axes.len() != a.ndim() {
-            return Err(format!(
-                "a slice of a rank-{} tensor needs {} axes, got {}",
-                a.ndim(),
-                a.ndim(),
-                axes.len()
-            ));
+            return Err(format!("a slice of a rank-{} tensor needs {} axes, got {}", a.ndim(), a.ndim(), axes.len()));
         }
         let mut view = a.view();
         for (axis, how) in axes.iter().enumerate() {
             if let AxisSlice::Range { start, step, len } = *how {
                 let slice = ndarray_slice(start, step, len, a.shape()[axis]).ok_or_else(|| {
-                    format!(
-                        "slice {start}:{step}:{len} is out of bounds for axis {axis} ({:?})",
-                        a.shape()
-                    )
+                    format!("slice {start}:{step}:{len} is out of bounds for axis {axis} ({:?})", a.shape())
                 })?;
                 view.slice_axis_inplace(Axis(axis), slice);
             }
@@ -119,16 +97,8 @@ fn ndarray_slice(start: usize, step: i64, len: usize, size: usize) -> Option<Sli
         return None;
     }
     let step = isize::try_from(step).ok()?;
-    let (low, high) = if step > 0 {
-        (start, last)
-    } else {
-        (last, start)
-    };
-    Some(Slice::new(
-        isize::try_from(low).ok()?,
-        Some(isize::try_from(high + 1).ok()?),
-        step,
-    ))
+    let (low, high) = if step > 0 { (start, last) } else { (last, start) };
+    Some(Slice::new(isize::try_from(low).ok()?, Some(isize::try_from(high + 1).ok()?), step))
 }
 
 /// i64 labels to one-hot rows of `depth` along a new last axis; a label
@@ -147,8 +117,7 @@ pub(crate) fn one_hot(x: &Tensor, depth: usize, dtype: DType) -> Result<Tensor, 
             values[row * depth + label] = 1.0;
         }
     }
-    Tensor::from_f64s(dtype, &shape, &values)
-        .ok_or_else(|| "internal error: one_hot built the wrong count".to_string())
+    Tensor::from_f64s(dtype, &shape, &values).ok_or_else(|| "internal error: one_hot built the wrong count".to_string())
 }
 
 #[cfg(test)]

@@ -8,14 +8,7 @@ use tx_interp::{EvalError, Tensor, evaluate, init_params, random_inputs, run};
 use tx_ir::{BinaryOp, DType, Dim, Graph, Init, NodeId, Op, ReduceOp, Shape, Type, UnaryOp};
 
 fn ty(dtype: DType, dims: &[&str]) -> Type {
-    Type::new(
-        dtype,
-        Shape(
-            dims.iter()
-                .map(|d| d.parse::<usize>().map_or_else(|_| Dim::sym(*d), Dim::Known))
-                .collect(),
-        ),
-    )
+    Type::new(dtype, Shape(dims.iter().map(|d| d.parse::<usize>().map_or_else(|_| Dim::sym(*d), Dim::Known)).collect()))
 }
 
 fn zeros(dtype: DType, shape: &[usize]) -> Tensor {
@@ -27,9 +20,7 @@ fn two_inputs() -> (Graph, NodeId) {
     let mut g = Graph::new();
     let x = g.input("x", ty(DType::F32, &["B", "3"])).unwrap();
     let y = g.input("y", ty(DType::F32, &["B", "3"])).unwrap();
-    let w = g
-        .param("w", ty(DType::F32, &["3"]), Init::Fill(2.0), false)
-        .unwrap();
+    let w = g.param("w", ty(DType::F32, &["3"]), Init::Fill(2.0), false).unwrap();
     let sum = g.add(Op::Binary(BinaryOp::Add), &[x, y]).unwrap();
     let out = g.add(Op::Binary(BinaryOp::Mul), &[sum, w]).unwrap();
     g.add_output("out", out).unwrap();
@@ -37,12 +28,7 @@ fn two_inputs() -> (Graph, NodeId) {
 }
 
 /// The error of evaluating `two_inputs` on these values, and its sentence.
-fn check_error(
-    inputs: &[(&str, &Tensor)],
-    params: &[(&str, &Tensor)],
-    expect: EvalError,
-    sentence: &str,
-) {
+fn check_error(inputs: &[(&str, &Tensor)], params: &[(&str, &Tensor)], expect: EvalError, sentence: &str) {
     let (g, out) = two_inputs();
     let got = evaluate(&g, inputs, params, &[out]).expect_err("evaluation should fail");
     assert_eq!(got, expect);
@@ -79,17 +65,8 @@ fn wrong_input_values_are_named_errors() {
         "the input `x` should be f32[B, 3], but the value given is f32[2, 4]: dimension 1 must be 3 ([B, 3]), got 4",
     );
     let flat = zeros(DType::F32, &[6]);
-    let err = evaluate(
-        &two_inputs().0,
-        &[("x", &flat), ("y", &good)],
-        &params,
-        &[two_inputs().1],
-    )
-    .unwrap_err();
-    assert!(
-        matches!(&err, EvalError::InputType { why, .. } if why.contains("expected rank 2")),
-        "{err}"
-    );
+    let err = evaluate(&two_inputs().0, &[("x", &flat), ("y", &good)], &params, &[two_inputs().1]).unwrap_err();
+    assert!(matches!(&err, EvalError::InputType { why, .. } if why.contains("expected rank 2")), "{err}");
     // B is bound to 2 by x, then y brings 5.
     let longer = zeros(DType::F32, &[5, 3]);
     check_error(
@@ -116,27 +93,15 @@ fn wrong_input_values_are_named_errors() {
         EvalError::UnknownInput { name: "z".into() },
         "a value was given for `z`, but the graph has no input of that name",
     );
-    let err = evaluate(
-        &two_inputs().0,
-        &[("x", &good), ("x", &good), ("y", &good)],
-        &params,
-        &[two_inputs().1],
-    );
-    assert!(
-        matches!(err, Err(EvalError::InputType { why, .. }) if why == "a value was given more than once")
-    );
+    let err = evaluate(&two_inputs().0, &[("x", &good), ("x", &good), ("y", &good)], &params, &[two_inputs().1]);
+    assert!(matches!(err, Err(EvalError::InputType { why, .. }) if why == "a value was given more than once"));
 }
 
 #[test]
 fn wrong_parameter_values_are_named_errors() {
     let good = zeros(DType::F32, &[2, 3]);
     let inputs = [("x", &good), ("y", &good)];
-    check_error(
-        &inputs,
-        &[],
-        EvalError::MissingParam { name: "w".into() },
-        "no value was given for the parameter `w`",
-    );
+    check_error(&inputs, &[], EvalError::MissingParam { name: "w".into() }, "no value was given for the parameter `w`");
     let long = zeros(DType::F32, &[4]);
     check_error(
         &inputs,
@@ -151,72 +116,22 @@ fn wrong_parameter_values_are_named_errors() {
     );
     let ints = zeros(DType::I64, &[3]);
     let err = evaluate(&two_inputs().0, &inputs, &[("w", &ints)], &[two_inputs().1]).unwrap_err();
-    assert!(
-        matches!(&err, EvalError::ParamType { why, .. } if why.contains("element types")),
-        "{err}"
-    );
+    assert!(matches!(&err, EvalError::ParamType { why, .. } if why.contains("element types")), "{err}");
     // Parameters of other graphs are ignored.
     let w = zeros(DType::F32, &[3]);
-    assert!(
-        evaluate(
-            &two_inputs().0,
-            &inputs,
-            &[("w", &w), ("other", &long)],
-            &[two_inputs().1]
-        )
-        .is_ok()
-    );
+    assert!(evaluate(&two_inputs().0, &inputs, &[("w", &w), ("other", &long)], &[two_inputs().1]).is_ok());
 }
 
 #[test]
 fn empty_reductions_decided_at_run_time_are_errors() {
     let mut g = Graph::new();
     let x = g.input("x", ty(DType::F64, &["B", "3"])).unwrap();
-    let max = g
-        .add(
-            Op::Reduce {
-                op: ReduceOp::Max,
-                axes: vec![0],
-                keepdims: false,
-            },
-            &[x],
-        )
-        .unwrap();
-    let lse = g
-        .add(
-            Op::Reduce {
-                op: ReduceOp::LogSumExp,
-                axes: vec![0, 1],
-                keepdims: true,
-            },
-            &[x],
-        )
-        .unwrap();
-    let arg = g
-        .add(
-            Op::ArgMax {
-                axis: None,
-                keepdims: false,
-            },
-            &[x],
-        )
-        .unwrap();
-    let sum = g
-        .add(
-            Op::Reduce {
-                op: ReduceOp::Sum,
-                axes: vec![0],
-                keepdims: false,
-            },
-            &[x],
-        )
-        .unwrap();
+    let max = g.add(Op::Reduce { op: ReduceOp::Max, axes: vec![0], keepdims: false }, &[x]).unwrap();
+    let lse = g.add(Op::Reduce { op: ReduceOp::LogSumExp, axes: vec![0, 1], keepdims: true }, &[x]).unwrap();
+    let arg = g.add(Op::ArgMax { axis: None, keepdims: false }, &[x]).unwrap();
+    let sum = g.add(Op::Reduce { op: ReduceOp::Sum, axes: vec![0], keepdims: false }, &[x]).unwrap();
     let empty = zeros(DType::F64, &[0, 3]);
-    for (node, what) in [
-        (max, "`max` over axis 0"),
-        (lse, "`logsumexp` over axis 0"),
-        (arg, "`argmax` of a tensor"),
-    ] {
+    for (node, what) in [(max, "`max` over axis 0"), (lse, "`logsumexp` over axis 0"), (arg, "`argmax` of a tensor")] {
         match evaluate(&g, &[("x", &empty)], &[], &[node]) {
             Err(EvalError::Runtime { node: at, message }) => {
                 assert_eq!(at, node);
@@ -226,29 +141,16 @@ fn empty_reductions_decided_at_run_time_are_errors() {
         }
     }
     let err = evaluate(&g, &[("x", &empty)], &[], &[max]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "evaluating %1 failed: `max` over axis 0, which has no elements in this call"
-    );
+    assert_eq!(err.to_string(), "evaluating %1 failed: `max` over axis 0, which has no elements in this call");
     // The sum of nothing is fine.
-    assert_eq!(
-        evaluate(&g, &[("x", &empty)], &[], &[sum]).unwrap(),
-        vec![zeros(DType::F64, &[3])]
-    );
+    assert_eq!(evaluate(&g, &[("x", &empty)], &[], &[sum]).unwrap(), vec![zeros(DType::F64, &[3])]);
 }
 
 #[test]
 fn a_symbol_no_input_binds_is_an_error_before_computing() {
     let mut g = Graph::new();
     let row = g.input("row", ty(DType::F32, &["3"])).unwrap();
-    let wide = g
-        .add(
-            Op::Broadcast {
-                shape: ty(DType::F32, &["N", "3"]).shape,
-            },
-            &[row],
-        )
-        .unwrap();
+    let wide = g.add(Op::Broadcast { shape: ty(DType::F32, &["N", "3"]).shape }, &[row]).unwrap();
     let value = zeros(DType::F32, &[3]);
     let err = evaluate(&g, &[("row", &value)], &[], &[wide]).unwrap_err();
     assert_eq!(
@@ -259,37 +161,21 @@ fn a_symbol_no_input_binds_is_an_error_before_computing() {
         }
     );
     let err = evaluate(&g, &[("row", &value)], &[], &[NodeId(9)]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EvalError::Runtime {
-                node: NodeId(9),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, EvalError::Runtime { node: NodeId(9), .. }), "{err}");
 }
 
 #[test]
 fn slices_of_symbolic_axes_are_bounds_checked_at_the_call() {
     let mut g = Graph::new();
     let x = g.input("x", ty(DType::I64, &["B"])).unwrap();
-    let axes = vec![tx_ir::AxisSlice::Range {
-        start: 1,
-        step: 2,
-        len: 2,
-    }];
+    let axes = vec![tx_ir::AxisSlice::Range { start: 1, step: 2, len: 2 }];
     let odd = g.add(Op::Slice { axes }, &[x]).unwrap();
     let five = Tensor::I64(ndarray::arr1(&[10, 11, 12, 13, 14]).into_dyn());
     let got = evaluate(&g, &[("x", &five)], &[], &[odd]).unwrap();
     assert_eq!(got, vec![Tensor::I64(ndarray::arr1(&[11, 13]).into_dyn())]);
     let three = Tensor::I64(ndarray::arr1(&[10, 11, 12]).into_dyn());
     let err = evaluate(&g, &[("x", &three)], &[], &[odd]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "evaluating %1 failed: slice 1:2:2 is out of bounds for axis 0 ([3])"
-    );
+    assert_eq!(err.to_string(), "evaluating %1 failed: slice 1:2:2 is out of bounds for axis 0 ([3])");
 }
 
 #[test]
@@ -297,40 +183,19 @@ fn only_what_the_outputs_need_is_evaluated() {
     let mut g = Graph::new();
     let x = g.input("x", ty(DType::F64, &["B"])).unwrap();
     let labels = g.input("labels", ty(DType::I64, &["B"])).unwrap();
-    let w = g
-        .param("w", ty(DType::F64, &["1"]), Init::Fill(1.0), false)
-        .unwrap();
+    let w = g.param("w", ty(DType::F64, &["1"]), Init::Fill(1.0), false).unwrap();
     // A branch that would fail on an empty batch, and one that needs labels and w.
-    let max = g
-        .add(
-            Op::Reduce {
-                op: ReduceOp::Max,
-                axes: vec![0],
-                keepdims: false,
-            },
-            &[x],
-        )
-        .unwrap();
+    let max = g.add(Op::Reduce { op: ReduceOp::Max, axes: vec![0], keepdims: false }, &[x]).unwrap();
     let cast = g.add(Op::Cast { dtype: DType::F64 }, &[labels]).unwrap();
     let weighted = g.add(Op::Binary(BinaryOp::Mul), &[cast, w]).unwrap();
     let doubled = g.add(Op::Binary(BinaryOp::Add), &[x, x]).unwrap();
     let _ = (max, weighted);
     let empty = zeros(DType::F64, &[0]);
-    assert_eq!(
-        evaluate(&g, &[("x", &empty)], &[], &[doubled]).unwrap(),
-        vec![empty.clone()]
-    );
+    assert_eq!(evaluate(&g, &[("x", &empty)], &[], &[doubled]).unwrap(), vec![empty.clone()]);
     // The same output twice, and an input as an output.
     let two = Tensor::full(DType::F64, &[2], 1.5);
     let got = evaluate(&g, &[("x", &two)], &[], &[doubled, x, doubled]).unwrap();
-    assert_eq!(
-        got,
-        vec![
-            Tensor::full(DType::F64, &[2], 3.0),
-            two.clone(),
-            Tensor::full(DType::F64, &[2], 3.0)
-        ]
-    );
+    assert_eq!(got, vec![Tensor::full(DType::F64, &[2], 3.0), two.clone(), Tensor::full(DType::F64, &[2], 3.0)]);
 }
 
 #[test]
@@ -351,17 +216,8 @@ fn run_evaluates_every_output_with_initial_parameters() {
     g.add_output("x again", x).unwrap();
     let ones = Tensor::full(DType::F32, &[1, 3], 1.0);
     let got = run(&g, &[("x", &ones), ("y", &ones)]).unwrap();
-    assert_eq!(
-        got,
-        vec![
-            ("out".to_string(), Tensor::full(DType::F32, &[1, 3], 4.0)),
-            ("x again".to_string(), ones)
-        ]
-    );
-    assert_eq!(
-        init_params(&g),
-        vec![("w".to_string(), Tensor::full(DType::F32, &[3], 2.0))]
-    );
+    assert_eq!(got, vec![("out".to_string(), Tensor::full(DType::F32, &[1, 3], 4.0)), ("x again".to_string(), ones)]);
+    assert_eq!(init_params(&g), vec![("w".to_string(), Tensor::full(DType::F32, &[3], 2.0))]);
     let _ = out;
 }
 
@@ -379,12 +235,7 @@ fn random_inputs_fill_every_input_deterministically() {
     assert_eq!(names, ["x", "labels", "mask", "scale"]);
     assert_eq!(a[0].1.shape(), &[8, 784]);
     assert_eq!(a[2].1.shape(), &[4, 2], "N takes the default of 4");
-    assert!(
-        a[1].1
-            .to_f64s()
-            .iter()
-            .all(|v| (0.0..10.0).contains(v) && v.fract() == 0.0)
-    );
+    assert!(a[1].1.to_f64s().iter().all(|v| (0.0..10.0).contains(v) && v.fract() == 0.0));
     let values = a[0].1.to_f64s();
     let mean = values.iter().sum::<f64>() / values.len() as f64;
     assert!(mean.abs() < 0.05, "{mean}");
@@ -417,24 +268,14 @@ const UNARY: [UnaryOp; 8] = [
     UnaryOp::Sin,
     UnaryOp::Cos,
 ];
-const BINARY: [BinaryOp; 5] = [
-    BinaryOp::Add,
-    BinaryOp::Sub,
-    BinaryOp::Mul,
-    BinaryOp::Max,
-    BinaryOp::Min,
-];
+const BINARY: [BinaryOp; 5] = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Max, BinaryOp::Min];
 
 /// The program on inputs `x: [2, 3]` and `y: [3]`, squashed through tanh at
 /// every step so that values stay in [-1, 1].
 fn program(dtype: DType, steps: &[Step]) -> (Graph, NodeId) {
     let mut g = Graph::new();
-    let x = g
-        .input("x", Type::new(dtype, Shape::new([2usize, 3])))
-        .unwrap();
-    let y = g
-        .input("y", Type::new(dtype, Shape::new([3usize])))
-        .unwrap();
+    let x = g.input("x", Type::new(dtype, Shape::new([2usize, 3]))).unwrap();
+    let y = g.input("y", Type::new(dtype, Shape::new([3usize]))).unwrap();
     let mut values = vec![x, y];
     for step in steps {
         let a = values[step.a % values.len()];
@@ -442,11 +283,7 @@ fn program(dtype: DType, steps: &[Step]) -> (Graph, NodeId) {
         let raw = if step.op < UNARY.len() {
             g.add(Op::Unary(UNARY[step.op]), &[a]).unwrap()
         } else {
-            g.add(
-                Op::Binary(BINARY[(step.op - UNARY.len()) % BINARY.len()]),
-                &[a, b],
-            )
-            .unwrap()
+            g.add(Op::Binary(BINARY[(step.op - UNARY.len()) % BINARY.len()]), &[a, b]).unwrap()
         };
         values.push(g.add(Op::Unary(UnaryOp::Tanh), &[raw]).unwrap());
     }

@@ -13,7 +13,13 @@ fn error(message: String) -> GraphError {
 /// A reduction, with the casts numpy users expect: `mean` (and
 /// `logsumexp`) of bools or integers computes in f32, and `sum`, `max`,
 /// `min` of bools count in i64 (`mean(pred == y)` is an accuracy).
-pub fn reduce(g: &mut Graph, op: ReduceOp, x: NodeId, mut axes: Vec<usize>, keepdims: bool) -> Result<NodeId, GraphError> {
+pub fn reduce(
+    g: &mut Graph,
+    op: ReduceOp,
+    x: NodeId,
+    mut axes: Vec<usize>,
+    keepdims: bool,
+) -> Result<NodeId, GraphError> {
     let cast_to = match (op, g.ty(x).dtype) {
         (ReduceOp::Mean | ReduceOp::LogSumExp, DType::Bool | DType::I64) => Some(DType::F32),
         (ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min, DType::Bool) => Some(DType::I64),

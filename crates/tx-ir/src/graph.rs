@@ -47,15 +47,32 @@ pub struct Node {
 pub enum Init {
     /// Every element the same value.
     Fill(f64),
-    Normal { mean: f64, std: f64, seed: u64 },
-    Uniform { low: f64, high: f64, seed: u64 },
+    Normal {
+        mean: f64,
+        std: f64,
+        seed: u64,
+    },
+    Uniform {
+        low: f64,
+        high: f64,
+        seed: u64,
+    },
     /// Glorot/Xavier uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)).
-    Glorot { gain: f64, seed: u64 },
+    Glorot {
+        gain: f64,
+        seed: u64,
+    },
     /// Glorot/Xavier normal: N(0, gain^2 * 2 / (fan_in + fan_out)).
-    GlorotNormal { gain: f64, seed: u64 },
+    GlorotNormal {
+        gain: f64,
+        seed: u64,
+    },
     /// A (semi-)orthogonal matrix from the QR decomposition of a Gaussian
     /// one, times `gain`; higher ranks are flattened to (dim0, rest).
-    Orthogonal { gain: f64, seed: u64 },
+    Orthogonal {
+        gain: f64,
+        seed: u64,
+    },
 }
 
 impl std::fmt::Display for Init {

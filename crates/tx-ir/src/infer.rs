@@ -94,7 +94,8 @@ fn infer_unchecked(op: &Op, inputs: &[&Type]) -> Result<Type, String> {
                 None => (0..x.rank()).collect(),
             };
             check_axes("argmax", &axes, x.rank())?;
-            if axes.iter().any(|&a| x.shape.0[a] == Dim::Known(0)) || (axis.is_none() && x.shape.known_size() == Some(0))
+            if axes.iter().any(|&a| x.shape.0[a] == Dim::Known(0))
+                || (axis.is_none() && x.shape.known_size() == Some(0))
             {
                 return Err(format!("`argmax` of {x}, which has no elements"));
             }
@@ -124,8 +125,7 @@ fn infer_unchecked(op: &Op, inputs: &[&Type]) -> Result<Type, String> {
         }
         Op::Broadcast { shape } => {
             let x = inputs[0];
-            let ok = x.rank() <= shape.rank()
-                && broadcast_shapes(&x.shape, shape).is_ok_and(|s| s == *shape);
+            let ok = x.rank() <= shape.rank() && broadcast_shapes(&x.shape, shape).is_ok_and(|s| s == *shape);
             if !ok {
                 return Err(format!("cannot broadcast {x} to {shape}"));
             }
@@ -241,7 +241,8 @@ pub fn reduced_shape(shape: &Shape, axes: &[usize], keepdims: bool) -> Shape {
 pub fn same_size(a: &Shape, b: &Shape) -> bool {
     let product = |s: &Shape| s.0.iter().filter_map(Dim::known).try_fold(1usize, |acc, n| acc.checked_mul(n));
     fn symbols(s: &Shape) -> Vec<&str> {
-        let mut v: Vec<&str> = s.0.iter().filter_map(|d| if let Dim::Sym(x) = d { Some(x.as_str()) } else { None }).collect();
+        let mut v: Vec<&str> =
+            s.0.iter().filter_map(|d| if let Dim::Sym(x) = d { Some(x.as_str()) } else { None }).collect();
         v.sort_unstable();
         v
     }
@@ -333,7 +334,11 @@ mod tests {
             "error: cannot multiply f32[2] and f64[2]: the element types differ (f32 vs f64); use `cast`",
         );
         check(Op::Binary(BinaryOp::Lt), &[t(I64, &["3"]), t(I64, &[])], "bool[3]");
-        check(Op::Unary(UnaryOp::Exp), &[t(I64, &["3"])], "error: `exp` needs a float (f32 or f64) operand, got i64[3]");
+        check(
+            Op::Unary(UnaryOp::Exp),
+            &[t(I64, &["3"])],
+            "error: `exp` needs a float (f32 or f64) operand, got i64[3]",
+        );
         check(Op::Where, &[t(Bool, &["B", "1"]), t(F64, &["3"]), t(F64, &[])], "f64[B, 3]");
     }
 
@@ -342,7 +347,11 @@ mod tests {
         let sum = |axes: Vec<usize>, keepdims| Op::Reduce { op: ReduceOp::Sum, axes, keepdims };
         check(sum(vec![1], false), &[t(F32, &["B", "10"])], "f32[B]");
         check(sum(vec![0, 1], true), &[t(F32, &["B", "10"])], "f32[1, 1]");
-        check(sum(vec![2], true), &[t(F32, &["B", "10"])], "error: axis 2 is out of range for `sum` of a rank-2 tensor");
+        check(
+            sum(vec![2], true),
+            &[t(F32, &["B", "10"])],
+            "error: axis 2 is out of range for `sum` of a rank-2 tensor",
+        );
         check(Op::ArgMax { axis: None, keepdims: false }, &[t(F32, &["4", "3"])], "i64[]");
         check(Op::MatMul, &[t(F32, &["B", "784"]), t(F32, &["784", "240"])], "f32[B, 240]");
         check(Op::MatMul, &[t(F32, &["3"]), t(F32, &["3"])], "f32[]");
@@ -358,7 +367,11 @@ mod tests {
     fn movement_types() {
         check(Op::Reshape { shape: Shape::new([Dim::sym("B")]) }, &[t(F32, &["B", "1"])], "f32[B]");
         check(Op::Reshape { shape: Shape::new([6usize]) }, &[t(F32, &["2", "3"])], "f32[6]");
-        check(Op::Reshape { shape: Shape::new([5usize]) }, &[t(F32, &["2", "3"])], "error: cannot reshape f32[2, 3] to [5]: the number of elements differs");
+        check(
+            Op::Reshape { shape: Shape::new([5usize]) },
+            &[t(F32, &["2", "3"])],
+            "error: cannot reshape f32[2, 3] to [5]: the number of elements differs",
+        );
         check(Op::Concat { axis: 0 }, &[t(F32, &["2", "3"]), t(F32, &["4", "3"])], "f32[6, 3]");
         check(
             Op::Slice { axes: vec![AxisSlice::Full, AxisSlice::Range { start: 4, step: -2, len: 3 }] },

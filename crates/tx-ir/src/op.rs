@@ -363,42 +363,81 @@ pub enum Family {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     /// A value given at each call.
-    Input { name: String, ty: crate::Type },
+    Input {
+        name: String,
+        ty: crate::Type,
+    },
     /// Shared state: a trainable (or frozen) parameter, initialized once.
-    Param { name: String, ty: crate::Type },
+    Param {
+        name: String,
+        ty: crate::Type,
+    },
     /// A scalar constant of the given dtype.
-    Constant { value: Scalar, dtype: DType },
+    Constant {
+        value: Scalar,
+        dtype: DType,
+    },
     Unary(UnaryOp),
     Binary(BinaryOp),
     /// `where(cond, a, b)`: elementwise select, broadcast over all three.
     Where,
     /// `axes` sorted and distinct; the empty list reduces nothing.
-    Reduce { op: ReduceOp, axes: Vec<usize>, keepdims: bool },
+    Reduce {
+        op: ReduceOp,
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
     /// Index of the largest element along `axis` (first on ties), or over
     /// the flattened tensor when `axis` is `None`. Result i64.
-    ArgMax { axis: Option<usize>, keepdims: bool },
-    Softmax { axis: usize },
-    LogSoftmax { axis: usize },
+    ArgMax {
+        axis: Option<usize>,
+        keepdims: bool,
+    },
+    Softmax {
+        axis: usize,
+    },
+    LogSoftmax {
+        axis: usize,
+    },
     /// numpy `matmul`: 1-D operands are promoted and the added axis removed;
     /// leading (batch) axes broadcast.
     MatMul,
     /// `perm[i]` is the operand axis that becomes result axis `i`.
-    Transpose { perm: Vec<usize> },
+    Transpose {
+        perm: Vec<usize>,
+    },
     /// Same elements in row-major order, new shape.
-    Reshape { shape: Shape },
+    Reshape {
+        shape: Shape,
+    },
     /// Explicit numpy broadcast to `shape`.
-    Broadcast { shape: Shape },
+    Broadcast {
+        shape: Shape,
+    },
     /// Join operands along `axis`.
-    Concat { axis: usize },
+    Concat {
+        axis: usize,
+    },
     /// One entry per operand axis.
-    Slice { axes: Vec<AxisSlice> },
+    Slice {
+        axes: Vec<AxisSlice>,
+    },
     /// Integer labels to one-hot vectors of `depth` along a new last axis.
     /// Labels outside `0..depth` give an all-zero row.
-    OneHot { depth: usize, dtype: DType },
+    OneHot {
+        depth: usize,
+        dtype: DType,
+    },
     /// Convert element type (floats to i64 truncate toward zero; nonzero is true).
-    Cast { dtype: DType },
+    Cast {
+        dtype: DType,
+    },
     /// Seeded random tensor: the same seed gives the same values.
-    Random { dist: Distribution, seed: u64, ty: crate::Type },
+    Random {
+        dist: Distribution,
+        seed: u64,
+        ty: crate::Type,
+    },
     /// Identity in value; cuts the gradient.
     StopGradient,
 }

@@ -204,9 +204,9 @@ impl Type {
     /// [`MAX_TENSOR_BYTES`] (symbolic ones count as 1 here).
     pub fn check_size(&self) -> Result<(), String> {
         let known: Vec<usize> = self.shape.0.iter().map(|d| d.known().unwrap_or(1)).collect();
-        check_tensor_size(self.dtype, &known).map(|_| ()).map_err(|_| {
-            format!("{self} is larger than the {} GiB tx allows for one tensor", MAX_TENSOR_BYTES >> 30)
-        })
+        check_tensor_size(self.dtype, &known)
+            .map(|_| ())
+            .map_err(|_| format!("{self} is larger than the {} GiB tx allows for one tensor", MAX_TENSOR_BYTES >> 30))
     }
 }
 

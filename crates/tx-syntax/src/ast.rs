@@ -208,12 +208,25 @@ pub enum ExprKind {
     Bool(bool),
     /// A reference to a binding, input, parameter, constant, dimension or keyword value.
     Name(Ident),
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `f(a, b, axis = 1)`
-    Call { callee: Ident, args: Vec<Arg> },
+    Call {
+        callee: Ident,
+        args: Vec<Arg>,
+    },
     /// `x[0, 1:3, ::2]`
-    Index { base: Box<Expr>, indices: Vec<IndexItem> },
+    Index {
+        base: Box<Expr>,
+        indices: Vec<IndexItem>,
+    },
     /// `[1, 2, 3]`: only meaningful as an argument (axes, shapes, per-layer settings).
     List(Vec<Expr>),
     /// Stands in for something that failed to parse; a diagnostic was already reported.

@@ -90,11 +90,7 @@ pub fn render(diagnostic: &Diagnostic, file_name: &str, source: &str) -> String 
     // Caret columns (0-based, in chars) within the line; a span running past
     // the line end is cut at the end of the line.
     let caret_start = col - 1;
-    let caret_end = if end <= line_end {
-        caret_start + source[start..end].chars().count()
-    } else {
-        text.len()
-    };
+    let caret_end = if end <= line_end { caret_start + source[start..end].chars().count() } else { text.len() };
     let caret_len = caret_end.saturating_sub(caret_start).max(1);
 
     // Cut long lines to a window around the caret.
@@ -107,7 +103,15 @@ pub fn render(diagnostic: &Diagnostic, file_name: &str, source: &str) -> String 
     let suffix = if shown_to < text.len() { "..." } else { "" };
     let shown: String = text[shown_from.min(shown_to)..shown_to]
         .iter()
-        .map(|&c| if c == '\t' { ' ' } else if c.is_control() { '?' } else { c })
+        .map(|&c| {
+            if c == '\t' {
+                ' '
+            } else if c.is_control() {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect();
     let caret_offset = prefix.len() + caret_start - shown_from;
     let caret_len = caret_len.min((shown_to + 1).saturating_sub(caret_start).max(1));

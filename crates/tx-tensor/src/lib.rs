@@ -81,7 +81,9 @@ impl Tensor {
             DType::F32 => Tensor::F32(ArrayD::from_shape_vec(shape, values.iter().map(|&v| v as f32).collect()).ok()?),
             DType::F64 => Tensor::F64(ArrayD::from_shape_vec(shape, values.to_vec()).ok()?),
             DType::I64 => Tensor::I64(ArrayD::from_shape_vec(shape, values.iter().map(|&v| v as i64).collect()).ok()?),
-            DType::Bool => Tensor::Bool(ArrayD::from_shape_vec(shape, values.iter().map(|&v| v != 0.0).collect()).ok()?),
+            DType::Bool => {
+                Tensor::Bool(ArrayD::from_shape_vec(shape, values.iter().map(|&v| v != 0.0).collect()).ok()?)
+            }
         })
     }
 

@@ -99,11 +99,7 @@ pub(super) fn excerpt(text: &str) -> String {
 /// Parses a header: one literal, then only whitespace (numpy's padding).
 /// The error is a reason for [`NpyError::BadHeader`].
 pub(super) fn parse_literal(text: &str) -> Result<Literal, String> {
-    let mut parser = LiteralParser {
-        chars: text.chars().collect(),
-        pos: 0,
-        text,
-    };
+    let mut parser = LiteralParser { chars: text.chars().collect(), pos: 0, text };
     let literal = parser.value(0)?;
     parser.skip_whitespace();
     if parser.pos < parser.chars.len() {
@@ -120,11 +116,7 @@ struct LiteralParser<'a> {
 
 impl LiteralParser<'_> {
     fn error(&self, what: &str) -> String {
-        format!(
-            "{what} at character {} of `{}`",
-            self.pos + 1,
-            excerpt(self.text)
-        )
+        format!("{what} at character {} of `{}`", self.pos + 1, excerpt(self.text))
     }
 
     fn peek(&self) -> Option<char> {
@@ -140,10 +132,7 @@ impl LiteralParser<'_> {
     }
 
     fn skip_whitespace(&mut self) {
-        while self
-            .peek()
-            .is_some_and(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c'))
-        {
+        while self.peek().is_some_and(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')) {
             self.pos += 1;
         }
     }
@@ -159,11 +148,7 @@ impl LiteralParser<'_> {
             Some('(') => {
                 // `(x)` is just `x` in Python; only a comma or `()` makes a tuple.
                 let (mut items, saw_comma) = self.sequence(')', depth)?;
-                if items.len() == 1 && !saw_comma {
-                    Ok(items.remove(0))
-                } else {
-                    Ok(Literal::Tuple(items))
-                }
+                if items.len() == 1 && !saw_comma { Ok(items.remove(0)) } else { Ok(Literal::Tuple(items)) }
             }
             Some('[') => Ok(Literal::List(self.sequence(']', depth)?.0)),
             Some('\'' | '"') => self.string(),

@@ -49,30 +49,21 @@ const NUMPY_I64_EMPTY_2_0_3: &[u8] = b"\x93NUMPY\x01\x00v\x00{'descr': '<i8', 'f
 #[test]
 fn write_matches_numpy_byte_for_byte() {
     assert_eq!(write(&f32s(&[3], &[1.0, 2.0, 3.0])), NUMPY_F32_1_2_3);
-    assert_eq!(
-        write(&Tensor::Bool(ArrayD::from_elem(IxDyn(&[]), true))),
-        NUMPY_BOOL_SCALAR_TRUE
-    );
+    assert_eq!(write(&Tensor::Bool(ArrayD::from_elem(IxDyn(&[]), true))), NUMPY_BOOL_SCALAR_TRUE);
     assert_eq!(write(&i64s(&[2, 0, 3], &[])), NUMPY_I64_EMPTY_2_0_3);
 }
 
 #[test]
 fn numpy_files_read_back() {
     assert_eq!(read(NUMPY_F32_1_2_3).unwrap(), f32s(&[3], &[1.0, 2.0, 3.0]));
-    assert_eq!(
-        read(NUMPY_BOOL_SCALAR_TRUE).unwrap(),
-        Tensor::Bool(ArrayD::from_elem(IxDyn(&[]), true))
-    );
+    assert_eq!(read(NUMPY_BOOL_SCALAR_TRUE).unwrap(), Tensor::Bool(ArrayD::from_elem(IxDyn(&[]), true)));
     assert_eq!(read(NUMPY_I64_EMPTY_2_0_3).unwrap(), i64s(&[2, 0, 3], &[]));
 }
 
 #[test]
 fn every_tensor_type_round_trips() {
     let tensors = [
-        f32s(
-            &[2, 3],
-            &[0.5, -1.0, f32::INFINITY, f32::MIN_POSITIVE, 1e-45, -0.0],
-        ),
+        f32s(&[2, 3], &[0.5, -1.0, f32::INFINITY, f32::MIN_POSITIVE, 1e-45, -0.0]),
         Tensor::F64(array![[1.0, f64::MAX], [f64::EPSILON, -2.5]].into_dyn()),
         i64s(&[4], &[i64::MIN, -1, 0, i64::MAX]),
         Tensor::Bool(array![[[true, false]], [[false, true]]].into_dyn()),
@@ -82,10 +73,7 @@ fn every_tensor_type_round_trips() {
     ];
     for tensor in tensors {
         let bytes = write(&tensor);
-        assert_eq!(
-            bytes.iter().position(|&b| b == b'\n').unwrap() % ARRAY_ALIGN,
-            ARRAY_ALIGN - 1
-        );
+        assert_eq!(bytes.iter().position(|&b| b == b'\n').unwrap() % ARRAY_ALIGN, ARRAY_ALIGN - 1);
         assert_eq!(read(&bytes).unwrap(), tensor);
     }
     let nan = read(&write(&f32s(&[1], &[f32::NAN]))).unwrap();
@@ -114,10 +102,7 @@ fn write_moves_to_version_2_when_the_header_is_too_long() {
 
 #[test]
 fn headers_are_parsed_not_pattern_matched() {
-    let data = [1.0f32, 2.0]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect::<Vec<_>>();
+    let data = [1.0f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>();
     let expect = f32s(&[2], &[1.0, 2.0]);
     for header in [
         "{'shape': (2,), 'fortran_order': False, 'descr': '<f4'}",
@@ -134,23 +119,12 @@ fn headers_are_parsed_not_pattern_matched() {
     assert_eq!(read(&npy(3, header, &data)).unwrap(), expect);
     // Version 3.0 is UTF-8; a non-ASCII character in a key is simply an unknown key.
     check_error(
-        &npy(
-            3,
-            "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'é': 1}",
-            &data,
-        ),
+        &npy(3, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'é': 1}", &data),
         "malformed .npy header: unexpected key 'é' (the keys are 'descr', 'fortran_order' and 'shape')",
     );
     // A scalar has the empty shape.
-    let scalar = npy(
-        1,
-        "{'descr': '<f8', 'fortran_order': False, 'shape': ()}",
-        &3.5f64.to_le_bytes(),
-    );
-    assert_eq!(
-        read(&scalar).unwrap(),
-        Tensor::F64(ArrayD::from_elem(IxDyn(&[]), 3.5))
-    );
+    let scalar = npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': ()}", &3.5f64.to_le_bytes());
+    assert_eq!(read(&scalar).unwrap(), Tensor::F64(ArrayD::from_elem(IxDyn(&[]), 3.5)));
 }
 
 #[test]
@@ -172,18 +146,10 @@ fn converted_dtypes_read_as_i64_f32_or_bool() {
     check("<u4", &u32::MAX.to_le_bytes(), i64s(&[1], &[4_294_967_295]));
     check(">u4", &u32::MAX.to_be_bytes(), i64s(&[1], &[4_294_967_295]));
     check(">i8", &(-7i64).to_be_bytes(), i64s(&[1], &[-7]));
-    check(
-        "<u8",
-        &(i64::MAX as u64).to_le_bytes(),
-        i64s(&[1], &[i64::MAX]),
-    );
+    check("<u8", &(i64::MAX as u64).to_le_bytes(), i64s(&[1], &[i64::MAX]));
     check(">u8", &5u64.to_be_bytes(), i64s(&[1], &[5]));
     check(">f4", &1.5f32.to_be_bytes(), f32s(&[1], &[1.5]));
-    check(
-        ">f8",
-        &(-0.25f64).to_be_bytes(),
-        Tensor::F64(ArrayD::from_elem(IxDyn(&[1]), -0.25)),
-    );
+    check(">f8", &(-0.25f64).to_be_bytes(), Tensor::F64(ArrayD::from_elem(IxDyn(&[1]), -0.25)));
     check("<f2", &[0x00, 0x3c, 0x00, 0xc0], f32s(&[2], &[1.0, -2.0]));
     check(">f2", &[0x3c, 0x00], f32s(&[1], &[1.0]));
     let bools = Tensor::Bool(array![false, true, true, true].into_dyn());
@@ -192,10 +158,7 @@ fn converted_dtypes_read_as_i64_f32_or_bool() {
 
 #[test]
 fn u8_values_above_i64_max_are_an_error() {
-    let data = [5u64, u64::MAX]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect::<Vec<_>>();
+    let data = [5u64, u64::MAX].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>();
     check_header_error(
         "'<u8'",
         "(2,)",
@@ -231,14 +194,9 @@ fn half_floats_convert_exactly() {
 #[test]
 fn fortran_order_comes_back_row_major() {
     // The 2x3 matrix [[1, 2, 3], [4, 5, 6]] stored column by column.
-    let data = [1i64, 4, 2, 5, 3, 6]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect::<Vec<_>>();
+    let data = [1i64, 4, 2, 5, 3, 6].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>();
     let header = "{'descr': '<i8', 'fortran_order': True, 'shape': (2, 3), }";
-    let Tensor::I64(matrix) = read(&npy(1, header, &data)).unwrap() else {
-        panic!("expected i64")
-    };
+    let Tensor::I64(matrix) = read(&npy(1, header, &data)).unwrap() else { panic!("expected i64") };
     assert!(matrix.is_standard_layout());
     assert_eq!(matrix, array![[1, 2, 3], [4, 5, 6]].into_dyn());
 
@@ -246,9 +204,7 @@ fn fortran_order_comes_back_row_major() {
     let values: Vec<f32> = (0..24).map(|v| v as f32).collect();
     let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     let header = "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3, 4)}";
-    let Tensor::F32(cube) = read(&npy(1, header, &data)).unwrap() else {
-        panic!("expected f32")
-    };
+    let Tensor::F32(cube) = read(&npy(1, header, &data)).unwrap() else { panic!("expected f32") };
     assert!(cube.is_standard_layout());
     for (i, j, k) in ndarray::indices((2, 3, 4)) {
         assert_eq!(cube[[i, j, k]], (i + 2 * j + 6 * k) as f32);
@@ -260,10 +216,7 @@ fn not_npy_files_are_rejected_by_their_first_bytes() {
     check_error(b"", "not a .npy file: it is empty");
     check_error(b"PK\x03\x04", "not a .npy file: bad magic bytes");
     check_error(b"\x93NUMPX\x01\x00", "not a .npy file: bad magic bytes");
-    check_error(
-        b"\x93NUM",
-        "truncated .npy file: it ends after 4 bytes, inside the 10-byte preamble",
-    );
+    check_error(b"\x93NUM", "truncated .npy file: it ends after 4 bytes, inside the 10-byte preamble");
     check_error(
         b"\x93NUMPY\x02\x00\x10\x00",
         "truncated .npy file: it ends after 10 bytes, inside the 12-byte preamble",
@@ -292,77 +245,32 @@ fn malformed_headers_are_explained() {
     for (header, expect) in [
         ("", "unexpected end of the header at character 1 of ``"),
         ("   \n", "unexpected end of the header at character 5 of ``"),
-        (
-            "{'descr': '<f4' 'shape': ()}",
-            "expected `,` or `}` at character 17 of `{'descr': '<f4' 'shape': ()}`",
-        ),
-        (
-            "{'descr' '<f4'}",
-            "expected `:` after a key at character 10 of `{'descr' '<f4'}`",
-        ),
-        (
-            "{'descr': '<f4}",
-            "unterminated string at character 16 of `{'descr': '<f4}`",
-        ),
-        (
-            "{'shape': (2,,)}",
-            "unexpected `,` at character 14 of `{'shape': (2,,)}`",
-        ),
-        (
-            "{'shape': (2 3)}",
-            "expected `,` or `)` at character 14 of `{'shape': (2 3)}`",
-        ),
-        (
-            "{'descr': numpy.float32}",
-            "unexpected name `numpy` at character 11 of `{'descr': numpy.float32}`",
-        ),
-        (
-            "{} {}",
-            "unexpected text after the dictionary at character 4 of `{} {}`",
-        ),
-        (
-            "{}\0",
-            "unexpected text after the dictionary at character 3 of `{}\\u{0}`",
-        ),
+        ("{'descr': '<f4' 'shape': ()}", "expected `,` or `}` at character 17 of `{'descr': '<f4' 'shape': ()}`"),
+        ("{'descr' '<f4'}", "expected `:` after a key at character 10 of `{'descr' '<f4'}`"),
+        ("{'descr': '<f4}", "unterminated string at character 16 of `{'descr': '<f4}`"),
+        ("{'shape': (2,,)}", "unexpected `,` at character 14 of `{'shape': (2,,)}`"),
+        ("{'shape': (2 3)}", "expected `,` or `)` at character 14 of `{'shape': (2 3)}`"),
+        ("{'descr': numpy.float32}", "unexpected name `numpy` at character 11 of `{'descr': numpy.float32}`"),
+        ("{} {}", "unexpected text after the dictionary at character 4 of `{} {}`"),
+        ("{}\0", "unexpected text after the dictionary at character 3 of `{}\\u{0}`"),
         ("['descr']", "expected a dictionary, found ['descr']"),
         ("{1: 2}", "the key 1 is not a string"),
-        (
-            "{'descr': '<f4', 'fortran_order': False}",
-            "the key 'shape' is missing",
-        ),
-        (
-            "{'descr': '<f4', 'fortran_order': False, 'shape': (), 'descr': '<f8'}",
-            "the key 'descr' appears twice",
-        ),
+        ("{'descr': '<f4', 'fortran_order': False}", "the key 'shape' is missing"),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (), 'descr': '<f8'}", "the key 'descr' appears twice"),
         (
             "{'descr': '<f4', 'fortran_order': False, 'shape': (), 'extra': 0}",
             "unexpected key 'extra' (the keys are 'descr', 'fortran_order' and 'shape')",
         ),
-        (
-            "{'descr': 4, 'fortran_order': False, 'shape': ()}",
-            "'descr' must be a dtype string, found 4",
-        ),
-        (
-            "{'descr': '<f4', 'fortran_order': 0, 'shape': ()}",
-            "'fortran_order' must be True or False, found 0",
-        ),
-        (
-            "{'descr': '<f4', 'fortran_order': False, 'shape': [2]}",
-            "'shape' must be a tuple of integers, found [2]",
-        ),
+        ("{'descr': 4, 'fortran_order': False, 'shape': ()}", "'descr' must be a dtype string, found 4"),
+        ("{'descr': '<f4', 'fortran_order': 0, 'shape': ()}", "'fortran_order' must be True or False, found 0"),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': [2]}", "'shape' must be a tuple of integers, found [2]"),
         // `(2)` is the integer 2 in Python, not a tuple.
-        (
-            "{'descr': '<f4', 'fortran_order': False, 'shape': (2)}",
-            "'shape' must be a tuple of integers, found 2",
-        ),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (2)}", "'shape' must be a tuple of integers, found 2"),
         (
             "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 'a')}",
             "'shape' must be a tuple of integers, found (2, 'a')",
         ),
-        (
-            "{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}",
-            "'shape' (-1,) has a negative entry",
-        ),
+        ("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}", "'shape' (-1,) has a negative entry"),
         (
             "{'shape': (99999999999999999999999999999999999999999,)}",
             "integer too large at character 50 of `{'shape': (99999999999999999999999999999999999999999,)}`",
@@ -372,16 +280,10 @@ fn malformed_headers_are_explained() {
     }
     let deep = format!("{{'shape': {}{}}}", "(".repeat(100), ")".repeat(100));
     let error = read(&npy(1, &deep, &[])).unwrap_err().to_string();
-    assert!(
-        error.starts_with("malformed .npy header: values nested too deeply at character 27 of"),
-        "{error}"
-    );
+    assert!(error.starts_with("malformed .npy header: values nested too deeply at character 27 of"), "{error}");
     let mut latin1 = npy(3, "{'descr': 'x'}", &[]);
     latin1[12 + 11] = 0xe9;
-    check_error(
-        &latin1,
-        "malformed .npy header: a version 3.0 header must be UTF-8",
-    );
+    check_error(&latin1, "malformed .npy header: a version 3.0 header must be UTF-8");
 }
 
 #[test]
@@ -399,18 +301,10 @@ fn unsupported_dtypes_are_named() {
         ("''", "'' (not a dtype tx knows)"),
         ("'float32'", "'float32' (not a dtype tx knows)"),
         ("'<b2'", "'<b2' (not a dtype tx knows)"),
-        (
-            "[('x', '<f4'), ('y', '<i8')]",
-            "[('x', '<f4'), ('y', '<i8')] (a structured dtype)",
-        ),
+        ("[('x', '<f4'), ('y', '<i8')]", "[('x', '<f4'), ('y', '<i8')] (a structured dtype)"),
         ("('<f4', (2,))", "('<f4', (2,)) (a subarray dtype)"),
     ] {
-        check_header_error(
-            descr,
-            "()",
-            &[0; 16],
-            &format!("unsupported .npy dtype {expect}{tail}"),
-        );
+        check_header_error(descr, "()", &[0; 16], &format!("unsupported .npy dtype {expect}{tail}"));
     }
 }
 
@@ -468,37 +362,21 @@ fn data_length_is_checked_before_anything_is_allocated() {
         "the .npy shape (0, 4294967296, 4294967296) has more elements than this machine can hold",
     );
     assert_eq!(
-        read(&npy(
-            1,
-            "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4294967296)}",
-            &[]
-        ))
-        .unwrap()
-        .shape(),
+        read(&npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4294967296)}", &[])).unwrap().shape(),
         &[0, 4_294_967_296]
     );
 }
 
 /// Files that exercise each kind of reader, cut and damaged by the tests below.
 fn sample_files() -> Vec<Vec<u8>> {
-    let data = (0..6)
-        .flat_map(|v: u16| v.to_be_bytes())
-        .collect::<Vec<_>>();
+    let data = (0..6).flat_map(|v: u16| v.to_be_bytes()).collect::<Vec<_>>();
     vec![
         write(&f32s(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])),
         write(&i64s(&[], &[42])),
         write(&Tensor::Bool(array![true, false].into_dyn())),
         NUMPY_I64_EMPTY_2_0_3.to_vec(),
-        npy(
-            2,
-            "{'descr': '>u2', 'fortran_order': True, 'shape': (3, 2)}\n",
-            &data,
-        ),
-        npy(
-            3,
-            "{'descr': '<f2', 'fortran_order': False, 'shape': (6,)}",
-            &data[..12],
-        ),
+        npy(2, "{'descr': '>u2', 'fortran_order': True, 'shape': (3, 2)}\n", &data),
+        npy(3, "{'descr': '<f2', 'fortran_order': False, 'shape': (6,)}", &data[..12]),
     ]
 }
 
@@ -507,12 +385,9 @@ fn every_truncation_is_a_clear_error() {
     for file in sample_files() {
         assert!(read(&file).is_ok());
         for len in 0..file.len() {
-            let error = read(&file[..len])
-                .expect_err("a strict prefix must not parse")
-                .to_string();
+            let error = read(&file[..len]).expect_err("a strict prefix must not parse").to_string();
             assert!(
-                error.starts_with("truncated .npy file: ")
-                    || error == "not a .npy file: it is empty",
+                error.starts_with("truncated .npy file: ") || error == "not a .npy file: it is empty",
                 "cut at {len}: {error}"
             );
         }
@@ -525,10 +400,8 @@ fn temp_dir() -> tempfile::TempDir {
 }
 
 fn file_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }
@@ -539,20 +412,14 @@ fn read_file_errors_name_the_path() {
     let missing = dir.path().join("x.npy");
     assert_eq!(
         read_file(&missing).unwrap_err().to_string(),
-        format!(
-            "cannot read `{}`: No such file or directory",
-            missing.display()
-        )
+        format!("cannot read `{}`: No such file or directory", missing.display())
     );
 
     let junk = dir.path().join("junk.npy");
     fs::write(&junk, b"hello, world").unwrap();
     assert_eq!(
         read_file(&junk).unwrap_err().to_string(),
-        format!(
-            "cannot read `{}`: not a .npy file: bad magic bytes",
-            junk.display()
-        )
+        format!("cannot read `{}`: not a .npy file: bad magic bytes", junk.display())
     );
 
     // The trailing-data count comes from the file's size, though only one
@@ -597,10 +464,7 @@ fn read_file_reads_every_truncation_like_read() {
             fs::write(&path, &file[..len]).unwrap();
             let from_disk = read_file(&path).unwrap_err().to_string();
             let in_memory = read(&file[..len]).unwrap_err().to_string();
-            assert_eq!(
-                from_disk,
-                format!("cannot read `{}`: {in_memory}", path.display())
-            );
+            assert_eq!(from_disk, format!("cannot read `{}`: {in_memory}", path.display()));
         }
     }
 }
@@ -634,10 +498,7 @@ fn write_file_replaces_atomically_and_leaves_nothing_behind() {
     let occupied = dir.path().join("taken");
     fs::create_dir(&occupied).unwrap();
     let error = write_file(&occupied, &first).unwrap_err().to_string();
-    assert!(
-        error.starts_with(&format!("cannot write `{}`: ", occupied.display())),
-        "{error}"
-    );
+    assert!(error.starts_with(&format!("cannot write `{}`: ", occupied.display())), "{error}");
     assert!(!error.contains("os error"), "{error}");
     assert_eq!(file_names(dir.path()), ["out.npy", "taken"]);
     assert!(file_names(&occupied).is_empty());
@@ -645,10 +506,7 @@ fn write_file_replaces_atomically_and_leaves_nothing_behind() {
     let nowhere = dir.path().join("missing").join("x.npy");
     assert_eq!(
         write_file(&nowhere, &first).unwrap_err().to_string(),
-        format!(
-            "cannot write `{}`: No such file or directory",
-            nowhere.display()
-        )
+        format!("cannot write `{}`: No such file or directory", nowhere.display())
     );
 }
 
@@ -666,10 +524,7 @@ fn python_tuples_and_literals_print_as_python_does() {
     assert_eq!(python_tuple(&[3]), "(3,)");
     assert_eq!(python_tuple(&[2, 0, 3]), "(2, 0, 3)");
     let literal = parse_literal("{'a': [1, (2,), ()], 'b\\'c': None, 'd': True}").unwrap();
-    assert_eq!(
-        literal.to_string(),
-        "{'a': [1, (2,), ()], 'b\\'c': None, 'd': True}"
-    );
+    assert_eq!(literal.to_string(), "{'a': [1, (2,), ()], 'b\\'c': None, 'd': True}");
 }
 
 /// Damage done to a valid file by the property test.
