@@ -121,17 +121,7 @@ impl Program {
     /// The names `run` evaluates: the declared outputs, or else `loss` and
     /// the metrics.
     pub fn output_names(&self) -> Vec<String> {
-        self.targets().into_iter().map(|(n, _)| n).collect()
-    }
-
-    fn targets(&self) -> Vec<(String, NodeId)> {
-        let outputs = self.model.graph.outputs();
-        if !outputs.is_empty() {
-            return outputs.to_vec();
-        }
-        let mut targets: Vec<(String, NodeId)> = self.model.loss.map(|l| ("loss".to_string(), l)).into_iter().collect();
-        targets.extend(self.model.metrics.iter().cloned());
-        targets
+        self.model.run_targets().into_iter().map(|(n, _)| n).collect()
     }
 
     /// Evaluates the outputs on the reference interpreter.

@@ -106,20 +106,26 @@ fn check(file: &Path, emit: Option<Emit>) -> Result<(), Failure> {
         out!("{}", tx_ir::print_model(&model));
     }
     let graph = &model.graph;
-    outln!(
-        "{}: ok ({} nodes, {} inputs, {} parameters, {} outputs{}{})",
-        source.name,
-        graph.len(),
-        graph.inputs().len(),
-        graph.params().len(),
-        graph.outputs().len(),
-        if model.loss.is_some() { ", a loss" } else { "" },
-        match model.metrics.len() {
-            0 => String::new(),
-            1 => ", 1 metric".to_string(),
-            n => format!(", {n} metrics"),
-        },
-    );
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let mut parts = vec![
+        count(graph.len(), "node"),
+        count(graph.inputs().len(), "input"),
+        count(graph.params().len(), "parameter"),
+        count(graph.outputs().len(), "output"),
+    ];
+    if model.loss.is_some() {
+        parts.push("a loss".to_string());
+    }
+    if !model.metrics.is_empty() {
+        parts.push(count(model.metrics.len(), "metric"));
+    }
+    if !model.layers.is_empty() {
+        parts.push(count(model.layers.len(), "layer"));
+    }
+    if let Some(train) = &model.train {
+        parts.push(format!("trained by `{}`", train.rule));
+    }
+    outln!("{}: ok ({})", source.name, parts.join(", "));
     Ok(())
 }
 
@@ -131,17 +137,6 @@ fn graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
         GraphFormat::Dot => out!("{}", tx_ir::print_dot(&model.graph)),
     }
     Ok(())
-}
-
-/// What `tx run` evaluates: the declared outputs, or else the loss and the
-/// metrics.
-fn run_targets(model: &Model) -> Vec<(String, NodeId)> {
-    if !model.graph.outputs().is_empty() {
-        return model.graph.outputs().to_vec();
-    }
-    let mut targets: Vec<(String, NodeId)> = model.loss.map(|l| ("loss".to_string(), l)).into_iter().collect();
-    targets.extend(model.metrics.iter().cloned());
-    targets
 }
 
 fn run_program(args: &RunArgs) -> Result<(), Failure> {
@@ -157,7 +152,7 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
     let source = read_source(&args.file)?;
     let model = compile(&source)?;
     let graph = &model.graph;
-    let targets = run_targets(&model);
+    let targets = model.run_targets();
     if targets.is_empty() {
         return Err(Failure::user(format!(
             "error: `{}` has nothing to run: declare an `output` (or a `loss` or `metric`)",

@@ -18,6 +18,19 @@ pub struct Model {
     pub train: Option<TrainSpec>,
 }
 
+impl Model {
+    /// What running the program evaluates: the declared outputs, or else the
+    /// loss (named `loss`) and the metrics.
+    pub fn run_targets(&self) -> Vec<(String, NodeId)> {
+        if !self.graph.outputs().is_empty() {
+            return self.graph.outputs().to_vec();
+        }
+        let mut targets: Vec<(String, NodeId)> = self.loss.map(|l| ("loss".to_string(), l)).into_iter().collect();
+        targets.extend(self.metrics.iter().cloned());
+        targets
+    }
+}
+
 /// One layer boundary: the node that computes h_i.
 #[derive(Clone, Debug)]
 pub struct Layer {
