@@ -71,7 +71,16 @@ pub(crate) fn slice(x: &Tensor, axes: &[AxisSlice]) -> Result<Tensor, String> {
         for (axis, how) in axes.iter().enumerate() {
             if let AxisSlice::Range { start, step, len } = *how {
                 let slice = ndarray_slice(start, step, len, a.shape()[axis]).ok_or_else(|| {
-                    format!("slice {start}:{step}:{len} is out of bounds for axis {axis} ({:?})", a.shape())
+                    // In the user's notation: `start:stop:step`, and the
+                    // size the axis would need.
+                    let last = start as i128 + (len as i128 - 1) * i128::from(step);
+                    let stop = last + i128::from(step.signum());
+                    let step_text = if step == 1 { String::new() } else { format!(":{step}") };
+                    format!(
+                        "index or slice {start}:{stop}{step_text} needs axis {axis} to have at least {} elements, but it has {}",
+                        last.max(start as i128) + 1,
+                        a.shape()[axis]
+                    )
                 })?;
                 view.slice_axis_inplace(Axis(axis), slice);
             }
