@@ -231,6 +231,7 @@ fn eval_op(op: &Op, operands: &[&Tensor], shape: &[usize]) -> Result<Tensor, Str
         Op::Broadcast { .. } => movement::broadcast_to(operands[0], shape),
         Op::Concat { axis } => movement::concat(operands, *axis),
         Op::Slice { axes } => movement::slice(operands[0], axes),
+        Op::Unslice { axes, .. } => movement::unslice(operands[0], axes, shape),
         Op::OneHot { depth, dtype } => movement::one_hot(operands[0], *depth, *dtype),
         Op::Cast { dtype } => Ok(operands[0].cast(*dtype)),
         Op::Random { dist, seed, ty } => Ok(init::random_values(dist, *seed, ty.dtype, shape)),

@@ -90,6 +90,37 @@ pub(crate) fn slice(x: &Tensor, axes: &[AxisSlice]) -> Result<Tensor, String> {
     with_array!(x, a => slice_as(a, axes).map(Tensor::from))
 }
 
+/// The transpose of [`slice`]: a tensor of `shape`, zero (false) except at
+/// the positions `axes` select, which receive `x`.
+pub(crate) fn unslice(x: &Tensor, axes: &[AxisSlice], shape: &[usize]) -> Result<Tensor, String> {
+    fn unslice_as<T: Clone + Default>(x: &ArrayD<T>, axes: &[AxisSlice], shape: &[usize]) -> Result<ArrayD<T>, String> {
+        if axes.len() != shape.len() {
+            return Err(format!(
+                "placing into a rank-{} tensor needs {} axes, got {}",
+                shape.len(),
+                shape.len(),
+                axes.len()
+            ));
+        }
+        let mut out = ArrayD::<T>::default(IxDyn(shape));
+        let mut view = out.view_mut();
+        for (axis, how) in axes.iter().enumerate() {
+            if let AxisSlice::Range { start, step, len } = *how {
+                let slice = ndarray_slice(start, step, len, shape[axis]).ok_or_else(|| {
+                    format!("slice {start}:{step}:{len} is out of bounds for axis {axis} ({shape:?})")
+                })?;
+                view.slice_axis_inplace(Axis(axis), slice);
+            }
+        }
+        if view.shape() != x.shape() {
+            return Err(format!("cannot place {:?} into the {:?} positions selected", x.shape(), view.shape()));
+        }
+        view.assign(x);
+        Ok(out)
+    }
+    with_array!(x, a => unslice_as(a, axes, shape).map(Tensor::from))
+}
+
 /// The ndarray slice taking `len` elements `start, start + step, ...` of an
 /// axis of `size` elements, or `None` when one of them is out of bounds.
 /// ndarray counts a negative step from the end of the range, so the range is

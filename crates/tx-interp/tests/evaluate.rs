@@ -175,7 +175,10 @@ fn slices_of_symbolic_axes_are_bounds_checked_at_the_call() {
     assert_eq!(got, vec![Tensor::I64(ndarray::arr1(&[11, 13]).into_dyn())]);
     let three = Tensor::I64(ndarray::arr1(&[10, 11, 12]).into_dyn());
     let err = evaluate(&g, &[("x", &three)], &[], &[odd]).unwrap_err();
-    assert_eq!(err.to_string(), "evaluating %1 failed: index or slice 1:4:2 needs axis 0 to have at least 4 elements, but it has 3");
+    assert_eq!(
+        err.to_string(),
+        "evaluating %1 failed: index or slice 1:4:2 needs axis 0 to have at least 4 elements, but it has 3"
+    );
 }
 
 #[test]

@@ -628,6 +628,26 @@ fn slice_takes_steps_both_ways() {
 }
 
 #[test]
+fn unslice_places_values_into_zeros() {
+    let range = |start, step, len| AxisSlice::Range { start, step, len };
+    let unslice = |axes: Vec<AxisSlice>, dims: &[usize]| Op::Unslice { axes, shape: Shape::new(dims.iter().copied()) };
+    // numpy: z = np.zeros(5); z[4::-2] = [1, 2, 3] gives [3, 0, 2, 0, 1]
+    check(
+        unslice(vec![range(4, -2, 3)], &[5]),
+        &[t(F64, &[3], &[1.0, 2.0, 3.0])],
+        t(F64, &[5], &[3.0, 0.0, 2.0, 0.0, 1.0]),
+    );
+    // numpy: z = np.zeros((3, 4)); z[1:2, 3::-2] = [[7, 5]]
+    check(
+        unslice(vec![range(1, 1, 1), range(3, -2, 2)], &[3, 4]),
+        &[t(F32, &[1, 2], &[7.0, 5.0])],
+        t(F32, &[3, 4], &[0.0, 0.0, 0.0, 0.0, 0.0, 5.0, 0.0, 7.0, 0.0, 0.0, 0.0, 0.0]),
+    );
+    check(unslice(vec![AxisSlice::Full, range(0, 1, 0)], &[2, 3]), &[ints(&[2, 0], &[])], ints(&[2, 3], &[0; 6]));
+    check(unslice(vec![range(1, 1, 1)], &[2]), &[bools(&[1], &[true])], bools(&[2], &[false, true]));
+}
+
+#[test]
 fn one_hot_zeroes_labels_out_of_range() {
     let labels = ints(&[2, 2], &[0, 2, 5, -1]);
     let expect = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];

@@ -157,37 +157,16 @@ fn infer_unchecked(op: &Op, inputs: &[&Type]) -> Result<Type, String> {
         }
         Op::Slice { axes } => {
             let x = inputs[0];
-            if axes.len() != x.rank() {
-                return Err(format!("a slice of {x} needs {} axes, got {}", x.rank(), axes.len()));
+            Ok(Type::new(x.dtype, sliced_shape(&x.shape, axes).map_err(|why| format!("cannot slice {x}: {why}"))?))
+        }
+        Op::Unslice { axes, shape } => {
+            // The operand must have exactly the shape that slicing `shape` gives.
+            let x = inputs[0];
+            let sliced = sliced_shape(shape, axes).map_err(|why| format!("cannot place {x} into {shape}: {why}"))?;
+            if sliced != x.shape {
+                return Err(format!("cannot place {x} into {shape}: the selected positions form {sliced}"));
             }
-            let mut dims = Vec::with_capacity(axes.len());
-            for (axis, (slice, dim)) in axes.iter().zip(&x.shape.0).enumerate() {
-                match slice {
-                    AxisSlice::Full => dims.push(dim.clone()),
-                    AxisSlice::Range { start, step, len } => {
-                        let Dim::Known(n) = dim else {
-                            // The size is known only at the call, where the
-                            // bounds are checked; a forward slice is all that
-                            // can be expressed without it.
-                            if *step <= 0 {
-                                return Err(format!(
-                                    "axis {axis} of {x} has symbolic size `{dim}`: it can be sliced only forward"
-                                ));
-                            }
-                            dims.push(Dim::Known(*len));
-                            continue;
-                        };
-                        // i128: any attributes a builder could pass are safe here.
-                        let last = *start as i128 + (*len as i128 - 1) * i128::from(*step);
-                        let in_bounds = *len == 0 || (*start < *n && last >= 0 && last < *n as i128);
-                        if *step == 0 || !in_bounds {
-                            return Err(format!("slice {start}:{step}:{len} is out of bounds for axis {axis} of {x}"));
-                        }
-                        dims.push(Dim::Known(*len));
-                    }
-                }
-            }
-            Ok(Type::new(x.dtype, Shape(dims)))
+            Ok(Type::new(x.dtype, shape.clone()))
         }
         Op::OneHot { depth, dtype } => {
             let x = inputs[0];
@@ -221,6 +200,38 @@ fn check_axes(name: &str, axes: &[usize], rank: usize) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The shape that `axes` select from `shape`, with bounds checked where the
+/// sizes are known; on a symbolic axis only forward slices can be expressed,
+/// and their bounds are checked at the call.
+pub fn sliced_shape(shape: &Shape, axes: &[AxisSlice]) -> Result<Shape, String> {
+    if axes.len() != shape.rank() {
+        return Err(format!("{} slices for {} axes", axes.len(), shape.rank()));
+    }
+    let mut dims = Vec::with_capacity(axes.len());
+    for (axis, (slice, dim)) in axes.iter().zip(&shape.0).enumerate() {
+        match slice {
+            AxisSlice::Full => dims.push(dim.clone()),
+            AxisSlice::Range { start, step, len } => {
+                let Dim::Known(n) = dim else {
+                    if *step <= 0 {
+                        return Err(format!("axis {axis} has symbolic size `{dim}`: it can be sliced only forward"));
+                    }
+                    dims.push(Dim::Known(*len));
+                    continue;
+                };
+                // i128: any attributes a builder could pass are safe here.
+                let last = *start as i128 + (*len as i128 - 1) * i128::from(*step);
+                let in_bounds = *len == 0 || (*start < *n && last >= 0 && last < *n as i128);
+                if *step == 0 || !in_bounds {
+                    return Err(format!("slice {start}:{step}:{len} is out of bounds for axis {axis} (size {n})"));
+                }
+                dims.push(Dim::Known(*len));
+            }
+        }
+    }
+    Ok(Shape(dims))
 }
 
 /// The shape after reducing `axes`: removed, or kept as 1.

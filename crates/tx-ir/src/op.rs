@@ -422,6 +422,13 @@ pub enum Op {
     Slice {
         axes: Vec<AxisSlice>,
     },
+    /// The transpose of `Slice`: a tensor of `shape`, zero except at the
+    /// positions `axes` select, which hold the operand. The gradient of a
+    /// slice; not a builtin of the language.
+    Unslice {
+        axes: Vec<AxisSlice>,
+        shape: Shape,
+    },
     /// Integer labels to one-hot vectors of `depth` along a new last axis.
     /// Labels outside `0..depth` give an all-zero row.
     OneHot {
@@ -440,6 +447,18 @@ pub enum Op {
     },
     /// Identity in value; cuts the gradient.
     StopGradient,
+}
+
+/// `:, 1:1:3` for the slices of each axis (`start:step:len`).
+fn slices(axes: &[AxisSlice]) -> String {
+    let parts: Vec<String> = axes
+        .iter()
+        .map(|a| match a {
+            AxisSlice::Full => ":".to_string(),
+            AxisSlice::Range { start, step, len } => format!("{start}:{step}:{len}"),
+        })
+        .collect();
+    parts.join(", ")
 }
 
 /// How many operands an op takes.
@@ -478,6 +497,7 @@ impl Op {
             Op::Broadcast { .. } => "broadcast_to",
             Op::Concat { .. } => "concat",
             Op::Slice { .. } => "slice",
+            Op::Unslice { .. } => "unslice",
             Op::OneHot { .. } => "one_hot",
             Op::Cast { .. } => "cast",
             Op::Random { dist: Distribution::Normal { .. }, .. } => "normal",
@@ -496,6 +516,7 @@ impl Op {
             | Op::Broadcast { .. }
             | Op::Concat { .. }
             | Op::Slice { .. }
+            | Op::Unslice { .. }
             | Op::OneHot { .. } => Family::Movement,
             Op::MatMul => Family::MatMul,
         }
@@ -513,6 +534,7 @@ impl Op {
             | Op::Reshape { .. }
             | Op::Broadcast { .. }
             | Op::Slice { .. }
+            | Op::Unslice { .. }
             | Op::OneHot { .. }
             | Op::Cast { .. }
             | Op::StopGradient => Arity::Exactly(1),
@@ -538,16 +560,8 @@ impl Op {
             Op::Softmax { axis } | Op::LogSoftmax { axis } | Op::Concat { axis } => format!("[axis={axis}]"),
             Op::Transpose { perm } => format!("[perm={}]", list(perm)),
             Op::Reshape { shape } | Op::Broadcast { shape } => format!("[shape={shape}]"),
-            Op::Slice { axes } => {
-                let parts: Vec<String> = axes
-                    .iter()
-                    .map(|a| match a {
-                        AxisSlice::Full => ":".to_string(),
-                        AxisSlice::Range { start, step, len } => format!("{start}:{step}:{len}"),
-                    })
-                    .collect();
-                format!("[{}]", parts.join(", "))
-            }
+            Op::Slice { axes } => format!("[{}]", slices(axes)),
+            Op::Unslice { axes, shape } => format!("[{}; shape={shape}]", slices(axes)),
             Op::OneHot { depth, dtype } => format!("[depth={depth}, dtype={dtype}]"),
             Op::Cast { dtype } => format!("[dtype={dtype}]"),
             Op::Random { dist, seed, .. } => match dist {
