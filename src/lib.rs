@@ -32,6 +32,7 @@ mod builder;
 use std::fmt;
 
 pub use builder::{FunctionBuilder, GraphBuilder, Var, concat, function, where_};
+pub use tx_autodiff as autodiff;
 pub use tx_data as data;
 pub use tx_frontend as frontend;
 pub use tx_interp as interp;

@@ -70,7 +70,29 @@ fn diff(expected: &str, actual: &str) -> String {
     format!("first difference at line {}\n{out}", first + 1)
 }
 
+/// The model with the gradient of its loss with respect to every trainable
+/// parameter, as `tx grad` prints it; the graph must pass the verifier.
+fn grad_output(path: &Path) -> String {
+    let source = std::fs::read_to_string(path).expect("a filetest is UTF-8");
+    let mut model = tx::frontend::compile(&source).model.expect("a grad filetest compiles");
+    let loss = model.loss.expect("a grad filetest has a loss");
+    let params: Vec<(String, tx::NodeId)> =
+        model.graph.params().iter().filter(|p| !p.frozen).map(|p| (p.name.clone(), p.node)).collect();
+    let nodes: Vec<tx::NodeId> = params.iter().map(|(_, id)| *id).collect();
+    let grads = tx::autodiff::grad(&mut model.graph, loss, &nodes, &Default::default()).expect("differentiable");
+    for ((name, _), g) in params.iter().zip(grads) {
+        model.graph.add_output(&format!("grad_{name}"), g).expect("a new output name");
+    }
+    tx::ir::verify(&model.graph).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    tx::ir::print_model(&model)
+}
+
 #[test]
 fn lower() {
     check_stage("lower", lower_output);
+}
+
+#[test]
+fn grad() {
+    check_stage("grad", grad_output);
 }

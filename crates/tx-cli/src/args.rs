@@ -23,6 +23,18 @@ pub enum Command {
     },
     /// Evaluate a program's outputs on the reference interpreter.
     Run(RunArgs),
+    /// Print the gradient graph of a program's loss with respect to its
+    /// parameters (all trainable ones, or those named with --wrt).
+    Grad {
+        /// The .tx file.
+        file: PathBuf,
+        /// A parameter (or input) to differentiate with respect to (repeatable).
+        #[arg(long, value_name = "NAME")]
+        wrt: Vec<String>,
+        /// text: one node per line; dot: Graphviz.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
     /// Print a program's graph.
     Graph {
         /// The .tx file.

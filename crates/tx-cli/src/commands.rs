@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Check { file, emit } => check(&file, emit),
         Command::Run(args) => run_program(&args),
         Command::Graph { file, format } => graph(&file, format),
+        Command::Grad { file, wrt, format } => gradient(&file, &wrt, format),
     }
 }
 
@@ -132,6 +133,47 @@ fn check(file: &Path, emit: Option<Emit>) -> Result<(), Failure> {
 fn graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
     let source = read_source(file)?;
     let model = compile(&source)?;
+    match format {
+        GraphFormat::Text => out!("{}", tx_ir::print_model(&model)),
+        GraphFormat::Dot => out!("{}", tx_ir::print_dot(&model.graph)),
+    }
+    Ok(())
+}
+
+/// The gradient of the loss with respect to parameters (by default every
+/// one that is not frozen), appended to the graph and printed with it.
+fn gradient(file: &Path, wrt: &[String], format: GraphFormat) -> Result<(), Failure> {
+    let source = read_source(file)?;
+    let mut model = compile(&source)?;
+    let Some(loss) = model.loss else {
+        return Err(Failure::user(format!("error: `{}` has no `loss` to differentiate", source.name)));
+    };
+    let graph = &mut model.graph;
+    let targets: Vec<(String, NodeId)> = if wrt.is_empty() {
+        graph.params().iter().filter(|p| !p.frozen).map(|p| (p.name.clone(), p.node)).collect()
+    } else {
+        let mut targets = Vec::new();
+        for name in wrt {
+            let node =
+                graph.param_named(name).map(|p| p.node).or_else(|| graph.input_named(name)).ok_or_else(|| {
+                    Failure::usage(format!(
+                        "error: --wrt {name}: `{}` has no parameter or input named `{name}`",
+                        source.name
+                    ))
+                })?;
+            targets.push((name.clone(), node));
+        }
+        targets
+    };
+    if targets.is_empty() {
+        return Err(Failure::user(format!("error: `{}` has no trainable parameters", source.name)));
+    }
+    let nodes: Vec<NodeId> = targets.iter().map(|(_, id)| *id).collect();
+    let config = tx_autodiff::GradConfig { allow_unused: true };
+    let grads = tx_autodiff::grad(graph, loss, &nodes, &config).map_err(|e| Failure::user(format!("error: {e}")))?;
+    for ((name, _), g) in targets.iter().zip(&grads) {
+        graph.add_output(&format!("grad_{name}"), *g).map_err(|e| Failure::user(format!("error: {e}")))?;
+    }
     match format {
         GraphFormat::Text => out!("{}", tx_ir::print_model(&model)),
         GraphFormat::Dot => out!("{}", tx_ir::print_dot(&model.graph)),

@@ -20,7 +20,7 @@ pub struct CallArgs {
 /// One parameter of a builtin: name, and whether it must be given.
 type Params = Vec<(&'static str, bool)>;
 
-const OTHER_BUILTINS: [&str; 21] = [
+const OTHER_BUILTINS: [&str; 22] = [
     "where",
     "argmax",
     "softmax",
@@ -42,6 +42,7 @@ const OTHER_BUILTINS: [&str; 21] = [
     "mse",
     "logical_not",
     "flatten",
+    "grad",
 ];
 
 /// The parameters of builtin `name`, or `None` when there is no such builtin.
@@ -74,6 +75,7 @@ fn signature(name: &str) -> Option<Params> {
         "full" => vec![("shape", true), ("value", true), ("dtype", false)],
         "cross_entropy" => vec![("logits", true), ("labels", true), ("axis", false)],
         "mse" => vec![("prediction", true), ("target", true)],
+        "grad" => vec![("cost", true), ("wrt", true), ("allow_unused", false)],
         _ => return None,
     })
 }
@@ -555,6 +557,7 @@ fn lower_builtin(lw: &mut Lowerer<'_>, name: &str, args: &Args<'_>) -> Option<Va
             Some(lw.add(Op::Broadcast { shape }, &[constant], span))
         }
         "cross_entropy" => cross_entropy(lw, args),
+        "grad" => gradient(lw, args),
         "mse" => {
             let (prediction, target) = args.node_pair(lw, 0, 1)?;
             Some({
@@ -617,6 +620,33 @@ fn cross_entropy(lw: &mut Lowerer<'_>, args: &Args<'_>) -> Option<Value> {
         let result = tx_ir::compose::cross_entropy(&mut lw.graph, logits, labels, axis);
         lw.graph_result(result, args.span)
     })
+}
+
+/// `grad(cost, wrt, allow_unused = false)`: the gradient of a float scalar
+/// with respect to one tensor, or to each of a list of them.
+fn gradient(lw: &mut Lowerer<'_>, args: &Args<'_>) -> Option<Value> {
+    let cost = args.node(lw, 0)?;
+    let (wrt, single) = match args.get(1)? {
+        (Value::Node(id), _) => (vec![*id], true),
+        (Value::List(items), _) if !items.is_empty() && items.iter().all(|v| matches!(v, Value::Node(_))) => {
+            (items.iter().filter_map(|v| if let Value::Node(id) = v { Some(*id) } else { None }).collect(), false)
+        }
+        _ => {
+            args.wrong(lw, 1, "a tensor or a non-empty list of tensors");
+            return None;
+        }
+    };
+    let allow_unused = args.bool(lw, 2)?;
+    let config = tx_autodiff::GradConfig { allow_unused };
+    match tx_autodiff::grad(&mut lw.graph, cost, &wrt, &config) {
+        Ok(grads) if single => Some(Value::Node(grads[0])),
+        Ok(grads) => Some(Value::List(grads.into_iter().map(Value::Node).collect())),
+        Err(e) => {
+            let message = lw.describe_grad_error(&e);
+            lw.report(args.span, message);
+            None
+        }
+    }
 }
 
 /// Resolves a reshape target with at most one `None` (the `-1`): the

@@ -739,6 +739,44 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// A gradient error in the words of the program: names for inputs and
+    /// parameters, source positions for other values.
+    pub(crate) fn describe_grad_error(&self, e: &tx_autodiff::GradError) -> String {
+        use tx_autodiff::GradError;
+        let name = |id: NodeId| match &self.graph.node(id).op {
+            Op::Input { name, .. } | Op::Param { name, .. } => format!("`{name}`"),
+            op => match self.graph.origin(id) {
+                Some(origin) => {
+                    let (line, col) = tx_syntax::line_col(self.source, origin.start);
+                    format!("the `{}` at line {line}, column {col}", op.name())
+                }
+                None => format!("a `{}` value", op.name()),
+            },
+        };
+        match e {
+            GradError::BadCost { message, .. } => message.clone(),
+            GradError::NotFloat { wrt } => {
+                format!("cannot differentiate with respect to {}, which is {}", name(*wrt), self.graph.ty(*wrt))
+            }
+            GradError::Unused { wrt } => {
+                format!("the cost does not depend on {}; pass `allow_unused = true` to get a zero gradient", name(*wrt))
+            }
+            GradError::NotDifferentiable { node, operand } => {
+                // An integer or bool operand is where the path really breaks
+                // (a comparison or `argmax` feeding a cast, say).
+                let input = self.graph.node(*node).inputs[*operand];
+                let culprit = if self.graph.ty(input).dtype.is_float() { *node } else { input };
+                format!(
+                    "the gradient would have to pass through {}, which has no derivative; use `stop_gradient` if that path should not count",
+                    name(culprit)
+                )
+            }
+            GradError::Internal { message, .. } => {
+                format!("internal error while differentiating (a bug in tx): {message}")
+            }
+        }
+    }
+
     /// A node built by a composite of `tx_ir::compose`, or its error at `span`.
     pub(crate) fn graph_result(&mut self, result: Result<NodeId, GraphError>, span: Span) -> Value {
         match result {
