@@ -22,7 +22,7 @@ pub fn main() {
     let w = g.param("W", DType::F32, [64.into(), 10.into()], Init::Glorot { gain: 1.0, seed: 7 });
     let b = g.param("b", DType::F32, [10.into()], Init::Fill(0.5));
     let probs = (x.matmul(&w) + &b).tanh().softmax(1);
-    let f = tx::function(&g).outputs([&probs]).compile().expect("the graph is well typed");
+    let mut f = tx::function(&g).outputs([&probs]).compile().expect("the graph is well typed");
 
     // The same model, from source.
     let program = tx::compile(SOURCE).expect("the source compiles");

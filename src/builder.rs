@@ -99,32 +99,97 @@ impl GraphBuilder {
 
 /// Starts compiling the graph of `builder` into a callable [`Function`].
 pub fn function(builder: &GraphBuilder) -> FunctionBuilder {
-    FunctionBuilder { builder: builder.clone(), outputs: Vec::new() }
+    FunctionBuilder { builder: builder.clone(), inputs: None, outputs: Vec::new(), updates: Vec::new() }
 }
 
-/// Chooses the outputs of a [`Function`].
+/// Chooses the inputs, outputs and updates of a [`Function`].
 #[derive(Debug)]
 pub struct FunctionBuilder {
     builder: GraphBuilder,
+    inputs: Option<Vec<Var>>,
     outputs: Vec<Var>,
+    updates: Vec<(Var, Var)>,
 }
 
 impl FunctionBuilder {
+    /// The inputs, in the order `call` takes them (default: every input of
+    /// the graph, in declaration order).
+    pub fn inputs<'v>(mut self, inputs: impl IntoIterator<Item = &'v Var>) -> FunctionBuilder {
+        self.inputs = Some(inputs.into_iter().cloned().collect());
+        self
+    }
+
     pub fn outputs<'v>(mut self, outputs: impl IntoIterator<Item = &'v Var>) -> FunctionBuilder {
         self.outputs.extend(outputs.into_iter().cloned());
         self
     }
 
+    /// `(parameter, next value)` pairs, applied after each call.
+    pub fn updates<'v>(mut self, updates: impl IntoIterator<Item = (&'v Var, &'v Var)>) -> FunctionBuilder {
+        self.updates.extend(updates.into_iter().map(|(p, v)| (p.clone(), v.clone())));
+        self
+    }
+
     pub fn compile(self) -> Result<Function, Error> {
         let graph = self.builder.finish()?;
-        let mut ids = Vec::with_capacity(self.outputs.len());
-        for var in &self.outputs {
+        let id = |var: &Var, what: &str| -> Result<NodeId, Error> {
             if !Rc::ptr_eq(&var.state, &self.builder.state) {
-                return Err(Error::Build("an output belongs to another graph".to_string()));
+                return Err(Error::Build(format!("{what} belongs to another graph")));
             }
-            ids.push(var.id.ok_or_else(|| Error::Build("an output could not be built".to_string()))?);
+            var.id.ok_or_else(|| Error::Build(format!("{what} could not be built")))
+        };
+        let outputs = self.outputs.iter().map(|v| id(v, "an output")).collect::<Result<Vec<_>, _>>()?;
+        let inputs = match &self.inputs {
+            None => graph.inputs().to_vec(),
+            Some(vars) => {
+                let ids = vars.iter().map(|v| id(v, "an input")).collect::<Result<Vec<_>, _>>()?;
+                if let Some(bad) = ids.iter().find(|&&i| !matches!(graph.node(i).op, Op::Input { .. })) {
+                    return Err(Error::Build(format!("{bad} is not an input of the graph")));
+                }
+                ids
+            }
+        };
+        let mut updates = Vec::with_capacity(self.updates.len());
+        for (target, value) in &self.updates {
+            let (target, value) = (id(target, "an update target")?, id(value, "an update")?);
+            let name = match &graph.node(target).op {
+                Op::Param { name, .. } => name,
+                _ => return Err(Error::Build(format!("only parameters can be updated, and {target} is not one"))),
+            };
+            if graph.ty(target) != graph.ty(value) {
+                return Err(Error::Build(format!(
+                    "parameter `{name}` is {}, but its update is {}",
+                    graph.ty(target),
+                    graph.ty(value)
+                )));
+            }
+            if updates.iter().any(|&(t, _)| t == target) {
+                return Err(Error::Build(format!("parameter `{name}` is updated twice")));
+            }
+            updates.push((target, value));
         }
-        Ok(Function::new(graph, ids))
+        Ok(Function::new(graph, inputs, outputs, updates))
+    }
+}
+
+/// The gradient of the float scalar `cost` with respect to each of `wrt`.
+/// A value the cost does not depend on, or a path through a
+/// non-differentiable op, poisons the results like any type error.
+pub fn grad(cost: &Var, wrt: &[&Var]) -> Vec<Var> {
+    let poisoned = |message: String| {
+        cost.state.borrow_mut().error.get_or_insert(message);
+        wrt.iter().map(|_| Var { state: cost.state.clone(), id: None }).collect()
+    };
+    if wrt.iter().any(|w| !Rc::ptr_eq(&w.state, &cost.state)) {
+        return poisoned("`grad` combines values of different graphs".to_string());
+    }
+    let (Some(c), Some(ids)) = (cost.id, wrt.iter().map(|w| w.id).collect::<Option<Vec<NodeId>>>()) else {
+        return wrt.iter().map(|_| Var { state: cost.state.clone(), id: None }).collect();
+    };
+    let result = tx_autodiff::grad(&mut cost.state.borrow_mut().graph, c, &ids, &Default::default());
+    match result {
+        Ok(grads) => grads.into_iter().map(|g| Var { state: cost.state.clone(), id: Some(g) }).collect(),
+        Err(e) => poisoned(format!("`grad`: {e}")),
     }
 }
 

@@ -19,7 +19,7 @@
 //! let w = g.param("w", DType::F32, [3.into(), 2.into()], Init::Glorot { gain: 1.0, seed: 1 });
 //! let b = g.param("b", DType::F32, [2.into()], Init::Fill(0.0));
 //! let h = (x.matmul(&w) + &b).tanh();
-//! let f = tx::function(&g).outputs([&h]).compile().unwrap();
+//! let mut f = tx::function(&g).outputs([&h]).compile().unwrap();
 //! let out = f.call(&[tx::Tensor::F32(ndarray::Array2::<f32>::ones((4, 3)).into_dyn())]).unwrap();
 //! assert_eq!(out[0].shape(), &[4, 2]);
 //! ```
@@ -31,7 +31,7 @@ mod builder;
 
 use std::fmt;
 
-pub use builder::{FunctionBuilder, GraphBuilder, Var, concat, function, where_};
+pub use builder::{FunctionBuilder, GraphBuilder, Var, concat, function, grad, where_};
 pub use tx_autodiff as autodiff;
 pub use tx_data as data;
 pub use tx_frontend as frontend;
@@ -178,37 +178,61 @@ fn set_param(graph: &Graph, params: &mut [(String, Tensor)], name: &str, value: 
     Ok(())
 }
 
-/// A graph compiled once and called many times: inputs in declaration
-/// order, outputs in the order they were asked for.
+/// A graph compiled once and called many times, with shared state: Theano's
+/// `function(inputs, outputs, updates)`. Parameters persist between calls;
+/// after each call every update target takes its update's value, all of them
+/// computed from the values before the call.
 #[derive(Clone, Debug)]
 pub struct Function {
     graph: Graph,
+    inputs: Vec<NodeId>,
     outputs: Vec<NodeId>,
+    /// (index into `params`, the node computing its next value).
+    updates: Vec<(usize, NodeId)>,
     params: Vec<(String, Tensor)>,
 }
 
 impl Function {
-    fn new(graph: Graph, outputs: Vec<NodeId>) -> Function {
+    fn new(graph: Graph, inputs: Vec<NodeId>, outputs: Vec<NodeId>, updates: Vec<(NodeId, NodeId)>) -> Function {
         let params = tx_interp::init_params(&graph);
-        Function { graph, outputs, params }
+        let updates = updates
+            .into_iter()
+            .filter_map(|(target, value)| {
+                let name = match &graph.node(target).op {
+                    tx_ir::Op::Param { name, .. } => name,
+                    _ => return None,
+                };
+                params.iter().position(|(n, _)| n == name).map(|i| (i, value))
+            })
+            .collect();
+        Function { graph, inputs, outputs, updates, params }
     }
 
-    /// Calls the function with one value per input, in declaration order.
-    pub fn call(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, Error> {
-        let declared = self.graph.inputs();
-        if inputs.len() != declared.len() {
-            return Err(Error::Call(format!("the function takes {} inputs, got {}", declared.len(), inputs.len())));
+    /// Calls the function with one value per input (in the order given to
+    /// `inputs`, or else of declaration), returns the outputs and applies the
+    /// updates.
+    pub fn call(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>, Error> {
+        if inputs.len() != self.inputs.len() {
+            return Err(Error::Call(format!("the function takes {} inputs, got {}", self.inputs.len(), inputs.len())));
         }
-        let named: Vec<(&str, &Tensor)> = declared
+        let named: Vec<(&str, &Tensor)> = self
+            .inputs
             .iter()
             .zip(inputs)
             .map(|(&id, t)| match &self.graph.node(id).op {
                 tx_ir::Op::Input { name, .. } => (name.as_str(), t),
-                _ => unreachable!("graph inputs are input nodes"),
+                _ => unreachable!("function inputs are input nodes, checked at compile"),
             })
             .collect();
         let params: Vec<(&str, &Tensor)> = self.params.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        Ok(tx_interp::evaluate(&self.graph, &named, &params, &self.outputs)?)
+        let mut nodes = self.outputs.clone();
+        nodes.extend(self.updates.iter().map(|&(_, value)| value));
+        let mut values = tx_interp::evaluate(&self.graph, &named, &params, &nodes)?;
+        let new_values = values.split_off(self.outputs.len());
+        for (&(index, _), value) in self.updates.iter().zip(new_values) {
+            self.params[index].1 = value;
+        }
+        Ok(values)
     }
 
     pub fn graph(&self) -> &Graph {

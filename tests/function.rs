@@ -1,0 +1,82 @@
+//! Compiled functions with state (Theano's `function(inputs, outputs,
+//! updates)`) through the Rust API: updates read the values from before the
+//! call, parameters persist between calls, and gradient-descent updates
+//! built with `tx::grad` train a classifier on the embedded digits.
+
+use ndarray::{ArrayD, IxDyn};
+use tx::{DType, Dim, GraphBuilder, Init, Tensor};
+
+fn scalar(t: &Tensor) -> f64 {
+    t.to_f64s()[0]
+}
+
+#[test]
+fn every_update_reads_the_values_from_before_the_call() {
+    let g = GraphBuilder::new();
+    let a = g.param("a", DType::F64, [], Init::Fill(1.0));
+    let b = g.param("b", DType::F64, [], Init::Fill(2.0));
+    let sum = &a + &b;
+    // a <- b and b <- a: a swap, only if both read the old values.
+    let mut f = tx::function(&g).outputs([&sum]).updates([(&a, &b), (&b, &a)]).compile().unwrap();
+    assert_eq!(scalar(&f.call(&[]).unwrap()[0]), 3.0);
+    assert_eq!((scalar(f.param("a").unwrap()), scalar(f.param("b").unwrap())), (2.0, 1.0));
+    f.call(&[]).unwrap();
+    assert_eq!((scalar(f.param("a").unwrap()), scalar(f.param("b").unwrap())), (1.0, 2.0));
+}
+
+#[test]
+fn updates_are_checked_when_compiling() {
+    let g = GraphBuilder::new();
+    let x = g.input("x", DType::F32, [Dim::sym("B")]);
+    let w = g.param("w", DType::F32, [3.into()], Init::Fill(0.0));
+    let e = |r: Result<tx::Function, tx::Error>| r.map(|_| ()).unwrap_err().to_string();
+    assert_eq!(e(tx::function(&g).updates([(&x, &x)]).compile()), "only parameters can be updated, and %0 is not one");
+    assert_eq!(e(tx::function(&g).updates([(&w, &x)]).compile()), "parameter `w` is f32[3], but its update is f32[B]");
+    assert_eq!(e(tx::function(&g).updates([(&w, &w), (&w, &w)]).compile()), "parameter `w` is updated twice");
+    let unused = g.param("unused", DType::F32, [3.into()], Init::Fill(0.0));
+    let cost = x.sum(&[], false);
+    let d = tx::grad(&cost, &[&unused]);
+    assert!(e(tx::function(&g).outputs([&d[0]]).compile()).contains("does not depend on"));
+}
+
+#[test]
+fn gradient_descent_trains_a_softmax_classifier_on_digits() {
+    let split = tx::data::digits_split().unwrap();
+    let g = GraphBuilder::new();
+    let x = g.input("x", DType::F32, [Dim::sym("B"), 64.into()]);
+    let y = g.input("y", DType::I64, [Dim::sym("B")]);
+    let w = g.param("W", DType::F32, [64.into(), 10.into()], Init::Fill(0.0));
+    let b = g.param("b", DType::F32, [10.into()], Init::Fill(0.0));
+    let logits = x.matmul(&w) + &b;
+    let loss = logits.cross_entropy(&y).mean(&[], false);
+    let accuracy = logits.argmax(1).eq(&y).mean(&[], false);
+    let grads = tx::grad(&loss, &[&w, &b]);
+    let lr = 0.5;
+    let w_next = &w - &(&grads[0] * lr);
+    let b_next = &b - &(&grads[1] * lr);
+    let mut step = tx::function(&g).outputs([&loss]).updates([(&w, &w_next), (&b, &b_next)]).compile().unwrap();
+    let mut evaluate = tx::function(&g).outputs([&loss, &accuracy]).compile().unwrap();
+
+    let train = [Tensor::F32(split.train.x.clone().into_dyn()), Tensor::I64(split.train.y.clone().into_dyn())];
+    let test = [Tensor::F32(split.test.x.clone().into_dyn()), Tensor::I64(split.test.y.clone().into_dyn())];
+    let first = scalar(&step.call(&train).unwrap()[0]);
+    assert!((first - 10f64.ln()).abs() < 1e-5, "zero weights give a uniform prediction: {first}");
+    let mut last = first;
+    for _ in 0..60 {
+        last = scalar(&step.call(&train).unwrap()[0]);
+    }
+    assert!(last < 0.3 * first, "the loss fell from {first} to only {last}");
+    // The trained parameters live in `step`; copy them into `evaluate`.
+    for name in ["W", "b"] {
+        evaluate.set_param(name, step.param(name).unwrap().clone()).unwrap();
+    }
+    let out = evaluate.call(&test).unwrap();
+    let test_accuracy = scalar(&out[1]);
+    assert!(test_accuracy > 0.9, "test accuracy {test_accuracy}");
+    // The state persisted in `step` between calls; a fresh function starts
+    // from the initializers again.
+    let zeros = Tensor::F32(ArrayD::zeros(IxDyn(&[10])));
+    assert_ne!(step.param("b").unwrap(), &zeros);
+    let fresh = tx::function(&g).outputs([&loss]).compile().unwrap();
+    assert_eq!(fresh.param("b").unwrap(), &zeros);
+}
