@@ -14,11 +14,13 @@
 //! do is a [`GradError`].
 
 mod builder;
+mod higher;
 mod rules;
 
 use tx_ir::{Graph, NodeId};
 
 use builder::Builder;
+pub use higher::{MAX_JACOBIAN_ROWS, hvp, jacobian, jvp};
 pub use rules::{Flow, flow};
 
 /// Options of [`grad`].

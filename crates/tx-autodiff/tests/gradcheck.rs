@@ -383,3 +383,105 @@ proptest! {
         });
     }
 }
+
+/// A small vector function of two inputs for the Jacobian tests:
+/// y = tanh(x @ W) * softplus(x)[:, :2], f64[2, 2].
+fn vector_function() -> (Graph, NodeId, NodeId, NodeId) {
+    let mut g = Graph::new();
+    let x = g.input("x", Type::new(DType::F64, Shape::new([2usize, 3]))).unwrap();
+    let w = g.input("W", Type::new(DType::F64, Shape::new([3usize, 2]))).unwrap();
+    let h = add(&mut g, Op::MatMul, &[x, w]);
+    let t = add(&mut g, Op::Unary(UnaryOp::Tanh), &[h]);
+    let s = add(&mut g, Op::Unary(UnaryOp::Softplus), &[x]);
+    let range = AxisSlice::Range { start: 0, step: 1, len: 2 };
+    let s2 = add(&mut g, Op::Slice { axes: vec![AxisSlice::Full, range] }, &[s]);
+    let y = add(&mut g, Op::Binary(BinaryOp::Mul), &[t, s2]);
+    (g, x, w, y)
+}
+
+const X0: [f64; 6] = [0.3, -0.7, 1.1, 0.05, -0.4, 0.9];
+const W0: [f64; 6] = [0.5, -0.2, 0.1, 0.8, -0.6, 0.3];
+
+fn eval_at(g: &Graph, x: &[f64], w: &[f64], node: NodeId, extra: &[(&str, &Tensor)]) -> Vec<f64> {
+    let (xt, wt) = (tensor(&[2, 3], x.to_vec()), tensor(&[3, 2], w.to_vec()));
+    let mut inputs = vec![("x", &xt), ("W", &wt)];
+    inputs.extend_from_slice(extra);
+    tx_interp::evaluate(g, &inputs, &[], &[node]).unwrap()[0].to_f64s()
+}
+
+#[test]
+fn jacobians_match_finite_differences() {
+    let (mut g, x, w, y) = vector_function();
+    let jx = tx_autodiff::jacobian(&mut g, y, x).unwrap();
+    let jw = tx_autodiff::jacobian(&mut g, y, w).unwrap();
+    tx_ir::verify(&g).unwrap();
+    assert_eq!(g.ty(jx).shape, Shape::new([2usize, 2, 2, 3]));
+    assert_eq!(g.ty(jw).shape, Shape::new([2usize, 2, 3, 2]));
+    let (jx_value, jw_value) = (eval_at(&g, &X0, &W0, jx, &[]), eval_at(&g, &X0, &W0, jw, &[]));
+    let h = 1e-6;
+    for (which, analytic) in [(0, &jx_value), (1, &jw_value)] {
+        for k in 0..6 {
+            let (mut up, mut down) = ((X0, W0), (X0, W0));
+            if which == 0 {
+                up.0[k] += h;
+                down.0[k] -= h;
+            } else {
+                up.1[k] += h;
+                down.1[k] -= h;
+            }
+            let (yu, yd) = (eval_at(&g, &up.0, &up.1, y, &[]), eval_at(&g, &down.0, &down.1, y, &[]));
+            for i in 0..4 {
+                let numeric = (yu[i] - yd[i]) / (2.0 * h);
+                let got = analytic[i * 6 + k];
+                assert!((got - numeric).abs() < 1e-7, "J[{which}][{i}, {k}] = {got}, finite differences {numeric}");
+            }
+        }
+    }
+}
+
+#[test]
+fn jacobian_vector_products_match_directional_differences() {
+    let (mut g, x, w, y) = vector_function();
+    let vx = g.input("vx", Type::new(DType::F64, Shape::new([2usize, 3]))).unwrap();
+    let vw = g.input("vw", Type::new(DType::F64, Shape::new([3usize, 2]))).unwrap();
+    let jv = tx_autodiff::jvp(&mut g, y, &[x, w], &[vx, vw]).unwrap();
+    tx_ir::verify(&g).unwrap();
+    let dx = [1.0, -0.5, 0.25, 2.0, 0.0, -1.0];
+    let dw = [0.3, 0.3, -0.2, 0.1, 0.0, 0.5];
+    let (vxt, vwt) = (tensor(&[2, 3], dx.to_vec()), tensor(&[3, 2], dw.to_vec()));
+    let analytic = eval_at(&g, &X0, &W0, jv, &[("vx", &vxt), ("vw", &vwt)]);
+    let h = 1e-6;
+    let shifted = |sign: f64| {
+        let x: Vec<f64> = X0.iter().zip(dx).map(|(a, d)| a + sign * h * d).collect();
+        let w: Vec<f64> = W0.iter().zip(dw).map(|(a, d)| a + sign * h * d).collect();
+        eval_at(&g, &x, &w, y, &[])
+    };
+    let (up, down) = (shifted(1.0), shifted(-1.0));
+    for i in 0..4 {
+        let numeric = (up[i] - down[i]) / (2.0 * h);
+        assert!((analytic[i] - numeric).abs() < 1e-7, "Jv[{i}] = {} vs {numeric}", analytic[i]);
+    }
+}
+
+#[test]
+fn hessian_vector_products_match_differences_of_gradients() {
+    let (mut g, x, _, y) = vector_function();
+    let cost = add(&mut g, sum(&[0, 1], false), &[y]);
+    let v = g.input("v", Type::new(DType::F64, Shape::new([2usize, 3]))).unwrap();
+    let hv = tx_autodiff::hvp(&mut g, cost, x, v).unwrap();
+    let gx = grad(&mut g, cost, &[x], &GradConfig::default()).unwrap()[0];
+    tx_ir::verify(&g).unwrap();
+    let dv = [0.5, 1.0, -1.0, 0.2, 0.3, -0.7];
+    let vt = tensor(&[2, 3], dv.to_vec());
+    let analytic = eval_at(&g, &X0, &W0, hv, &[("v", &vt)]);
+    let h = 1e-6;
+    let at = |sign: f64| {
+        let x: Vec<f64> = X0.iter().zip(dv).map(|(a, d)| a + sign * h * d).collect();
+        eval_at(&g, &x, &W0, gx, &[])
+    };
+    let (up, down) = (at(1.0), at(-1.0));
+    for k in 0..6 {
+        let numeric = (up[k] - down[k]) / (2.0 * h);
+        assert!((analytic[k] - numeric).abs() < 1e-6, "Hv[{k}] = {} vs {numeric}", analytic[k]);
+    }
+}
