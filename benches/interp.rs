@@ -9,7 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 fn interp(c: &mut Criterion) {
     let program = tx::compile(include_str!("../examples/mnist_dtp.tx")).expect("the example compiles");
-    let inputs = tx::interp::random_inputs(program.graph(), 0, &[("B", 100)]);
+    let inputs = tx::interp::random_inputs(program.graph(), 0, &[("B", 100)]).expect("small inputs");
     let inputs: Vec<(&str, tx::Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
     c.bench_function("interp mnist_dtp forward, batch 100", |b| {
         b.iter(|| program.evaluate(&inputs, &["loss", "accuracy"]).expect("runs"))

@@ -92,7 +92,7 @@ fn compile_named(source: &str, name: &str) -> Result<Program, Error> {
     match compiled.model {
         Some(model) => Ok(Program::new(model)),
         None => {
-            let rendered = compiled.diagnostics.iter().map(|d| tx_syntax::render(d, name, source)).collect();
+            let rendered = tx_syntax::render_all(&compiled.diagnostics, name, source);
             Err(Error::Compile { diagnostics: compiled.diagnostics, rendered })
         }
     }

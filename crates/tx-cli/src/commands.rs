@@ -273,7 +273,9 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
                 return Err(Failure::usage(format!("error: --random-inputs: input `{name}`: {why}")));
             }
         }
-        for (name, tensor) in tx_interp::random_inputs(graph, seed, &dims) {
+        let random = tx_interp::random_inputs(graph, seed, &dims)
+            .map_err(|why| Failure::usage(format!("error: --random-inputs: {why}")))?;
+        for (name, tensor) in random {
             if !values.iter().any(|(n, _)| *n == name) {
                 values.push((name, tensor));
             }
@@ -302,7 +304,10 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
         write_outputs(dir, &results)?;
     }
     if args.json {
-        outln!("{}", format::json_outputs(&results));
+        // Streamed: a reader that went away ends the output quietly.
+        let stdout = std::io::stdout();
+        let mut writer = std::io::BufWriter::new(stdout.lock());
+        let _ = format::write_json(&mut writer, &results).and_then(|()| std::io::Write::flush(&mut writer));
     } else if args.output_dir.is_none() {
         for (name, tensor) in &results {
             outln!("{name}: {}", tensor.ty());

@@ -7,19 +7,66 @@ const SUMMARIZE_ABOVE: usize = 1000;
 const EDGE_ITEMS: usize = 3;
 
 /// Nested brackets like numpy's `repr`, summarized with `...` when large.
-/// Iterative, and linear in rank plus printed elements, so a tensor of any
-/// rank prints.
+/// Iterative, linear in rank plus printed elements, and only the printed
+/// elements are formatted, so a tensor of any rank or size prints.
 pub fn pretty(tensor: &Tensor) -> String {
-    let values = element_texts(tensor);
     let shape = tensor.shape();
-    if shape.is_empty() {
-        return values.first().cloned().unwrap_or_default();
+    if tensor.is_empty() {
+        return if shape.is_empty() { String::new() } else { "[]".to_string() };
     }
-    if values.is_empty() {
-        return "[]".to_string();
+    let summarize = tensor.len() > SUMMARIZE_ABOVE;
+    // First walk: which elements are shown; then format just those.
+    let mut offsets = Vec::new();
+    walk(shape, summarize, |token| {
+        if let Token::Element(offset) = token {
+            offsets.push(offset);
+        }
+    });
+    let texts = element_texts(tensor, &offsets);
+    let width = texts.iter().map(String::len).max().unwrap_or(0);
+    let mut texts = texts.into_iter();
+    let mut out = String::new();
+    walk(shape, summarize, |token| match token {
+        Token::Open => out.push('['),
+        Token::Close => out.push(']'),
+        Token::Separator { inner } => {
+            out.push(',');
+            match inner {
+                Some(depth) => {
+                    out.push('\n');
+                    out.push_str(&" ".repeat(depth));
+                }
+                None => out.push(' '),
+            }
+        }
+        Token::Ellipsis => out.push_str("..."),
+        Token::Element(_) => out.push_str(&format!("{:>width$}", texts.next().unwrap_or_default())),
+    });
+    out
+}
+
+/// The pieces of a printed tensor, in order.
+enum Token {
+    Open,
+    Close,
+    /// Between two items; `inner` is the indentation when the items are
+    /// themselves arrays (and go on separate lines).
+    Separator {
+        inner: Option<usize>,
+    },
+    Ellipsis,
+    /// The element at this row-major offset.
+    Element(usize),
+}
+
+/// Visits the printed form of a tensor of `shape` (rank 1 or more) without
+/// recursion: a stack of positions, one per open bracket.
+fn walk(shape: &[usize], summarize: bool, mut visit: impl FnMut(Token)) {
+    let rank = shape.len();
+    if rank == 0 {
+        visit(Token::Element(0));
+        return;
     }
-    let summarize = values.len() > SUMMARIZE_ABOVE;
-    let width = values.iter().map(String::len).max().unwrap_or(0);
     // The indices shown along each axis; `None` is the `...` of a summary.
     let shown: Vec<Vec<Option<usize>>> = shape
         .iter()
@@ -31,20 +78,17 @@ pub fn pretty(tensor: &Tensor) -> String {
             }
         })
         .collect();
-    let mut strides = vec![1usize; shape.len()];
-    for axis in (0..shape.len() - 1).rev() {
+    let mut strides = vec![1usize; rank];
+    for axis in (0..rank - 1).rev() {
         strides[axis] = strides[axis + 1] * shape[axis + 1];
     }
-    let rank = shape.len();
-    let mut out = String::from("[");
-    // positions[a]: how far along `shown[a]` the walk is; offsets[a]: the
-    // element offset of the sub-array being printed at depth a.
+    visit(Token::Open);
     let mut positions = vec![0usize];
     let mut offsets = vec![0usize];
     while let Some(&position) = positions.last() {
         let axis = positions.len() - 1;
         if position == shown[axis].len() {
-            out.push(']');
+            visit(Token::Close);
             positions.pop();
             offsets.pop();
             if let Some(last) = positions.last_mut() {
@@ -53,41 +97,40 @@ pub fn pretty(tensor: &Tensor) -> String {
             continue;
         }
         if position > 0 {
-            out.push(',');
-            if axis + 1 < rank {
-                out.push('\n');
-                out.push_str(&" ".repeat(axis + 1));
-            } else {
-                out.push(' ');
-            }
+            visit(Token::Separator { inner: (axis + 1 < rank).then_some(axis + 1) });
         }
         match shown[axis][position] {
             None => {
-                out.push_str("...");
+                visit(Token::Ellipsis);
                 positions[axis] += 1;
             }
             Some(i) if axis + 1 == rank => {
-                out.push_str(&format!("{:>width$}", values[offsets[axis] + i * strides[axis]]));
+                visit(Token::Element(offsets[axis] + i * strides[axis]));
                 positions[axis] += 1;
             }
             Some(i) => {
-                out.push('[');
+                visit(Token::Open);
                 let offset = offsets[axis] + i * strides[axis];
                 positions.push(0);
                 offsets.push(offset);
             }
         }
     }
-    out
 }
 
-/// Each element as the shortest text that reads back to the same value.
-fn element_texts(tensor: &Tensor) -> Vec<String> {
+/// The elements at the given row-major offsets, each as the shortest text
+/// that reads back to the same value.
+fn element_texts(tensor: &Tensor, offsets: &[usize]) -> Vec<String> {
+    fn pick<T: Clone>(a: &ndarray::ArrayD<T>, offsets: &[usize], text: impl Fn(&T) -> String) -> Vec<String> {
+        let standard = a.as_standard_layout();
+        let values = standard.as_slice().expect("a standard-layout array is contiguous");
+        offsets.iter().map(|&i| text(&values[i])).collect()
+    }
     match tensor {
-        Tensor::F32(a) => a.iter().map(|v| float_text(f64::from(*v), format!("{v:?}"))).collect(),
-        Tensor::F64(a) => a.iter().map(|v| float_text(*v, format!("{v:?}"))).collect(),
-        Tensor::I64(a) => a.iter().map(ToString::to_string).collect(),
-        Tensor::Bool(a) => a.iter().map(ToString::to_string).collect(),
+        Tensor::F32(a) => pick(a, offsets, |v| float_text(f64::from(*v), format!("{v:?}"))),
+        Tensor::F64(a) => pick(a, offsets, |v| float_text(*v, format!("{v:?}"))),
+        Tensor::I64(a) => pick(a, offsets, ToString::to_string),
+        Tensor::Bool(a) => pick(a, offsets, ToString::to_string),
     }
 }
 
@@ -102,30 +145,52 @@ fn float_text(v: f64, shortest: String) -> String {
 }
 
 /// `{"outputs": {"<name>": {"shape": [...], "dtype": "f32", "data": [...]}}}`
-/// on one line. JSON has no NaN or infinity: those elements are `null`.
-pub fn json_outputs(results: &[(String, Tensor)]) -> String {
-    let mut out = String::from("{\"outputs\": {");
+/// on one line, written as it goes (the data of a large output is never held
+/// as text). JSON has no NaN or infinity: those elements are `null`.
+pub fn write_json(out: &mut impl std::io::Write, results: &[(String, Tensor)]) -> std::io::Result<()> {
+    out.write_all(b"{\"outputs\": {")?;
     for (i, (name, tensor)) in results.iter().enumerate() {
         if i > 0 {
-            out.push_str(", ");
+            out.write_all(b", ")?;
         }
         let shape: Vec<String> = tensor.shape().iter().map(ToString::to_string).collect();
-        let data: Vec<String> = match tensor {
-            Tensor::F32(a) => a.iter().map(|v| json_float(f64::from(*v), format!("{v:?}"))).collect(),
-            Tensor::F64(a) => a.iter().map(|v| json_float(*v, format!("{v:?}"))).collect(),
-            Tensor::I64(a) => a.iter().map(ToString::to_string).collect(),
-            Tensor::Bool(a) => a.iter().map(ToString::to_string).collect(),
-        };
-        out.push_str(&format!(
-            "{}: {{\"shape\": [{}], \"dtype\": \"{}\", \"data\": [{}]}}",
+        write!(
+            out,
+            "{}: {{\"shape\": [{}], \"dtype\": \"{}\", \"data\": [",
             json_string(name),
             shape.join(", "),
-            tensor.dtype(),
-            data.join(", ")
-        ));
+            tensor.dtype()
+        )?;
+        fn each<T>(
+            out: &mut impl std::io::Write,
+            a: &ndarray::ArrayD<T>,
+            text: impl Fn(&T) -> String,
+        ) -> std::io::Result<()> {
+            for (k, v) in a.iter().enumerate() {
+                if k > 0 {
+                    out.write_all(b", ")?;
+                }
+                out.write_all(text(v).as_bytes())?;
+            }
+            Ok(())
+        }
+        match tensor {
+            Tensor::F32(a) => each(out, a, |v| json_float(f64::from(*v), format!("{v:?}")))?,
+            Tensor::F64(a) => each(out, a, |v| json_float(*v, format!("{v:?}")))?,
+            Tensor::I64(a) => each(out, a, ToString::to_string)?,
+            Tensor::Bool(a) => each(out, a, ToString::to_string)?,
+        }
+        out.write_all(b"]}")?;
     }
-    out.push_str("}}");
-    out
+    out.write_all(b"}}\n")
+}
+
+/// [`write_json`] into a string (for tests).
+#[cfg(test)]
+fn json_outputs(results: &[(String, Tensor)]) -> String {
+    let mut bytes = Vec::new();
+    write_json(&mut bytes, results).expect("writing to memory cannot fail");
+    String::from_utf8(bytes).expect("the JSON is UTF-8").trim_end().to_string()
 }
 
 fn json_float(v: f64, shortest: String) -> String {

@@ -64,7 +64,7 @@ struct ParamDecl {
 
 pub(crate) struct Lowerer<'a> {
     /// For line numbers in notes.
-    source: &'a str,
+    lines: tx_syntax::LineIndex<'a>,
     pub(crate) graph: Graph,
     globals: HashMap<String, Global>,
     functions: HashMap<String, &'a ast::FnDef>,
@@ -77,6 +77,9 @@ pub(crate) struct Lowerer<'a> {
     /// While lowering a layer inverse: parameters declared in its graph so far.
     inverse_params: Option<HashMap<String, NodeId>>,
     work: u64,
+    /// How many more "did you mean" suggestions may be computed (a cell, so
+    /// that suggesting can borrow the scopes it searches).
+    suggestions_left: std::cell::Cell<usize>,
     too_large_reported: bool,
     loss: Option<NodeId>,
     metrics: Vec<(String, NodeId)>,
@@ -88,7 +91,7 @@ pub(crate) struct Lowerer<'a> {
 impl<'a> Lowerer<'a> {
     fn new(program: &'a ast::Program, source: &'a str) -> Lowerer<'a> {
         let mut lowerer = Lowerer {
-            source,
+            lines: tx_syntax::LineIndex::new(source),
             graph: Graph::new(),
             globals: HashMap::new(),
             functions: HashMap::new(),
@@ -98,6 +101,7 @@ impl<'a> Lowerer<'a> {
             called: std::collections::HashSet::new(),
             inverse_params: None,
             work: 0,
+            suggestions_left: std::cell::Cell::new(50),
             too_large_reported: false,
             loss: None,
             metrics: Vec::new(),
@@ -244,7 +248,7 @@ impl<'a> Lowerer<'a> {
         if let Some(previous) = self.globals.get(&name.name) {
             let message =
                 format!("`{}` is already defined (as {} {})", name.name, article(previous.kind), previous.kind);
-            let (line, col) = tx_syntax::line_col(self.source, previous.span.start);
+            let (line, col) = self.lines.line_col(previous.span.start);
             let note = format!("the first definition is at line {line}, column {col}");
             self.diagnostics.push(Diagnostic::error(name.span, message).with_note(note));
             return;
@@ -560,6 +564,18 @@ impl<'a> Lowerer<'a> {
 
     fn resolve(&mut self, ident: &Ident) -> Value {
         let name = ident.name.as_str();
+        // A list is copied where it is used: charge its size as work first,
+        // so nested lists cannot grow past the work limit (or memory).
+        let listed = self.locals.as_ref().and_then(|l| l.get(name)).or_else(|| match self.globals.get(name) {
+            Some(Global { binding: Binding::Value(v), .. }) => Some(v),
+            _ => None,
+        });
+        if let Some(list @ Value::List(_)) = listed {
+            self.work = self.work.saturating_add(value_size(list));
+            if self.work > MAX_WORK {
+                return self.error(ident.span, "the program is too large to compile (its lists grow too much)");
+            }
+        }
         if let Some(v) = self.locals.as_ref().and_then(|l| l.get(name)) {
             return v.clone();
         }
@@ -585,11 +601,14 @@ impl<'a> Lowerer<'a> {
         if self.functions.contains_key(name) || builtins::is_builtin(name) {
             return self.error(ident.span, format!("`{name}` is a function; call it as `{name}(...)`"));
         }
-        let mut candidates: Vec<&str> = self.globals.keys().map(String::as_str).collect();
-        if let Some(locals) = &self.locals {
-            candidates.extend(locals.keys().map(String::as_str));
+        let mut candidates: Vec<&str> = Vec::new();
+        if self.suggestions_left.get() > 0 {
+            candidates.extend(self.globals.keys().map(String::as_str));
+            if let Some(locals) = &self.locals {
+                candidates.extend(locals.keys().map(String::as_str));
+            }
         }
-        let message = match suggest(name, candidates) {
+        let message = match self.suggest(name, candidates) {
             Some(s) => format!("unknown name `{name}`; did you mean `{s}`?"),
             None => format!("unknown name `{name}`"),
         };
@@ -644,9 +663,12 @@ impl<'a> Lowerer<'a> {
         if builtins::is_builtin(&callee.name) {
             return builtins::call(self, callee, call, span);
         }
-        let mut candidates: Vec<String> = self.functions.keys().cloned().collect();
-        candidates.extend(builtins::names().map(String::from));
-        let message = match suggest(&callee.name, candidates.iter().map(String::as_str)) {
+        let mut candidates: Vec<String> = Vec::new();
+        if self.suggestions_left.get() > 0 {
+            candidates.extend(self.functions.keys().cloned());
+            candidates.extend(builtins::names().map(String::from));
+        }
+        let message = match self.suggest(&callee.name, candidates.iter().map(String::as_str)) {
             Some(s) => format!("unknown function `{}`; did you mean `{s}`?", callee.name),
             None => format!("unknown function `{}`", callee.name),
         };
@@ -687,7 +709,7 @@ impl<'a> Lowerer<'a> {
         self.call_stack.pop();
         self.locals = saved;
         // An error inside the body depends on the arguments: say which call.
-        let (line, col) = tx_syntax::line_col(self.source, span.start);
+        let (line, col) = self.lines.line_col(span.start);
         for diagnostic in &mut self.diagnostics[first_diagnostic..] {
             diagnostic.notes.push(format!("in the call of `{name}` at line {line}, column {col}"));
         }
@@ -721,7 +743,7 @@ impl<'a> Lowerer<'a> {
         }
         let candidates: Vec<String> = known.iter().map(|s| s.to_string()).collect();
         for ident in unknown {
-            let message = match suggest(&ident.name, candidates.iter().map(String::as_str)) {
+            let message = match self.suggest(&ident.name, candidates.iter().map(String::as_str)) {
                 Some(s) => format!("unknown name `{}`; did you mean `{s}`?", ident.name),
                 None => format!("unknown name `{}`", ident.name),
             };
@@ -747,7 +769,7 @@ impl<'a> Lowerer<'a> {
             Op::Input { name, .. } | Op::Param { name, .. } => format!("`{name}`"),
             op => match self.graph.origin(id) {
                 Some(origin) => {
-                    let (line, col) = tx_syntax::line_col(self.source, origin.start);
+                    let (line, col) = self.lines.line_col(origin.start);
                     format!("the `{}` at line {line}, column {col}", op.name())
                 }
                 None => format!("a `{}` value", op.name()),
@@ -775,6 +797,18 @@ impl<'a> Lowerer<'a> {
                 format!("internal error while differentiating (a bug in tx): {message}")
             }
         }
+    }
+
+    /// "Did you mean" for the first few unknown names only: each costs a
+    /// pass over every name in scope, and a file of thousands of typos must
+    /// not take quadratic time.
+    fn suggest<'s>(&self, name: &str, candidates: impl IntoIterator<Item = &'s str>) -> Option<&'s str> {
+        let left = self.suggestions_left.get();
+        if left == 0 {
+            return None;
+        }
+        self.suggestions_left.set(left - 1);
+        suggest(name, candidates)
     }
 
     /// A node built by a composite of `tx_ir::compose`, or its error at `span`.
@@ -1080,6 +1114,19 @@ fn collect_unknown(
         }
         ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Error => {}
     }
+}
+
+/// How many values a (nested) list holds, counted without recursion.
+fn value_size(value: &Value) -> u64 {
+    let mut stack = vec![value];
+    let mut size = 0u64;
+    while let Some(v) = stack.pop() {
+        size += 1;
+        if let Value::List(items) = v {
+            stack.extend(items.iter());
+        }
+    }
+    size
 }
 
 /// Python's `slice(start, stop, step).indices(n)`, as an exact [`AxisSlice`].

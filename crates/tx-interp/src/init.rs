@@ -45,7 +45,8 @@ pub fn init_params(graph: &Graph) -> Vec<(String, Tensor)> {
 /// Seeded random values for every input of `graph`, in declaration order,
 /// all drawn from one stream: floats from N(0, 1), i64 uniform in `0..10`,
 /// bool a fair coin. A symbolic dimension takes its size from `dims`, or 4.
-pub fn random_inputs(graph: &Graph, seed: u64, dims: &[(&str, usize)]) -> Vec<(String, Tensor)> {
+/// Fails when a size makes an input larger than tx's per-tensor limit.
+pub fn random_inputs(graph: &Graph, seed: u64, dims: &[(&str, usize)]) -> Result<Vec<(String, Tensor)>, String> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::with_capacity(graph.inputs().len());
     for &id in graph.inputs() {
@@ -61,7 +62,7 @@ pub fn random_inputs(graph: &Graph, seed: u64, dims: &[(&str, usize)]) -> Vec<(S
                 Dim::Sym(s) => dims.iter().find(|(name, _)| name == s).map_or(4, |&(_, n)| n),
             })
             .collect();
-        let count: usize = shape.iter().product();
+        let count = tx_ir::check_tensor_size(ty.dtype, &shape).map_err(|why| format!("input `{name}`: {why}"))?;
         let values: Vec<f64> = match ty.dtype {
             DType::F32 | DType::F64 => (0..count).map(|_| rng.normal()).collect(),
             DType::I64 => (0..count).map(|_| rng.below(10) as f64).collect(),
@@ -69,7 +70,7 @@ pub fn random_inputs(graph: &Graph, seed: u64, dims: &[(&str, usize)]) -> Vec<(S
         };
         out.push((name.clone(), from_values(ty.dtype, &shape, &values)));
     }
-    out
+    Ok(out)
 }
 
 /// The value of the `Random` op: `count` draws in row-major order from a

@@ -77,6 +77,9 @@ fn infer_unchecked(op: &Op, inputs: &[&Type]) -> Result<Type, String> {
             let x = inputs[0];
             expect_domain(reduce.name(), reduce.domain(), x)?;
             check_axes(reduce.name(), axes, x.rank())?;
+            if axes.windows(2).any(|w| w[0] > w[1]) {
+                return Err(format!("the axes of `{}` must be in increasing order, got {axes:?}", reduce.name()));
+            }
             if matches!(reduce, ReduceOp::Max | ReduceOp::Min | ReduceOp::LogSumExp) {
                 for &axis in axes {
                     if x.shape.0[axis] == Dim::Known(0) {
@@ -145,7 +148,11 @@ fn infer_unchecked(op: &Op, inputs: &[&Type]) -> Result<Type, String> {
                     }
                 }
                 match &t.shape.0[*axis] {
-                    Dim::Known(n) => total += n,
+                    Dim::Known(n) => {
+                        total = total
+                            .checked_add(*n)
+                            .ok_or_else(|| format!("concatenating {first} and {t} gives an axis too large"))?;
+                    }
                     Dim::Sym(s) => {
                         return Err(format!("cannot concatenate along axis {axis}: its size `{s}` is symbolic"));
                     }

@@ -8,11 +8,16 @@ use std::fmt;
 /// tx abort on an allocation.
 pub const MAX_TENSOR_BYTES: usize = 1 << 32;
 
-/// Checks a concrete shape against [`MAX_TENSOR_BYTES`].
+/// Checks a concrete shape against [`MAX_TENSOR_BYTES`]. A size-0
+/// dimension counts as 1 here: an empty tensor whose other dimensions are
+/// absurd is refused too, since loops over its rows (and ndarray itself)
+/// still see those dimensions.
 pub fn check_tensor_size(dtype: DType, dims: &[usize]) -> Result<usize, String> {
-    let elements = dims.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
-    match elements {
-        Some(n) if n.checked_mul(dtype.size()).is_some_and(|bytes| bytes <= MAX_TENSOR_BYTES) => Ok(n),
+    let bound = dims.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n.max(1)));
+    match bound {
+        Some(n) if n.checked_mul(dtype.size()).is_some_and(|bytes| bytes <= MAX_TENSOR_BYTES) => {
+            Ok(dims.iter().product())
+        }
         _ => Err(format!(
             "a {dtype} tensor of shape {dims:?} is larger than the {} GiB tx allows for one tensor",
             MAX_TENSOR_BYTES >> 30
@@ -204,6 +209,7 @@ impl Type {
     /// [`MAX_TENSOR_BYTES`] (symbolic ones count as 1 here).
     pub fn check_size(&self) -> Result<(), String> {
         let known: Vec<usize> = self.shape.0.iter().map(|d| d.known().unwrap_or(1)).collect();
+        // (check_tensor_size counts size-0 dimensions as 1.)
         check_tensor_size(self.dtype, &known)
             .map(|_| ())
             .map_err(|_| format!("{self} is larger than the {} GiB tx allows for one tensor", MAX_TENSOR_BYTES >> 30))

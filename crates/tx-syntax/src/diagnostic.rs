@@ -62,6 +62,42 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Line starts of a source, for many [`line_col`] look-ups: each is a binary
+/// search instead of a scan from the start of the file.
+#[derive(Clone, Debug)]
+pub struct LineIndex<'s> {
+    source: &'s str,
+    starts: Vec<usize>,
+}
+
+impl<'s> LineIndex<'s> {
+    pub fn new(source: &'s str) -> LineIndex<'s> {
+        let starts = std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        LineIndex { source, starts }
+    }
+
+    /// The same as [`line_col`].
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(self.source, offset.min(self.source.len()));
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let line_start = self.starts[line - 1];
+        (line, self.source[line_start..offset].chars().count() + 1)
+    }
+}
+
+/// Renders every diagnostic, in order, each followed by a blank line; with
+/// a [`LineIndex`], so thousands of diagnostics cost no more than one pass.
+pub fn render_all(diagnostics: &[Diagnostic], file_name: &str, source: &str) -> String {
+    let index = LineIndex::new(source);
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let start = diagnostic.span.start.min(source.len());
+        out.push_str(&render_at(diagnostic, file_name, source, index.line_col(start)));
+        out.push('\n');
+    }
+    out
+}
+
 fn floor_char_boundary(source: &str, mut offset: usize) -> usize {
     while offset > 0 && !source.is_char_boundary(offset) {
         offset -= 1;
@@ -76,13 +112,18 @@ const MAX_SHOWN_LINE: usize = 160;
 /// Renders a diagnostic the way rustc does: the message, `file:line:col`, the
 /// source line and a caret under the span, then any notes.
 pub fn render(diagnostic: &Diagnostic, file_name: &str, source: &str) -> String {
+    let start = floor_char_boundary(source, diagnostic.span.start.min(source.len()));
+    render_at(diagnostic, file_name, source, line_col(source, start))
+}
+
+/// [`render`] with the line and column of the span's start already known.
+fn render_at(diagnostic: &Diagnostic, file_name: &str, source: &str, (line, col): (usize, usize)) -> String {
     let kind = match diagnostic.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
     };
     let start = floor_char_boundary(source, diagnostic.span.start.min(source.len()));
     let end = floor_char_boundary(source, diagnostic.span.end.min(source.len())).max(start);
-    let (line, col) = line_col(source, start);
     let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
     let text: Vec<char> = source[line_start..line_end].trim_end_matches('\r').chars().collect();
@@ -159,6 +200,15 @@ mod tests {
         let rendered = render(&Diagnostic::error(Span::new(200_008, 200_009), "bad"), "f.tx", &source);
         assert!(rendered.contains("f.tx:1:200009"));
         assert!(rendered.lines().all(|l| l.len() < 200), "{rendered}");
+    }
+
+    #[test]
+    fn the_line_index_agrees_with_line_col() {
+        let source = "a\nbé c\n\nlast é line\n";
+        let index = LineIndex::new(source);
+        for offset in 0..=source.len() + 2 {
+            assert_eq!(index.line_col(offset), line_col(source, offset), "offset {offset}");
+        }
     }
 
     #[test]

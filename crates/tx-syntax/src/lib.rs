@@ -17,7 +17,7 @@ lalrpop_util::lalrpop_mod!(
     "/tx.rs"
 );
 
-pub use diagnostic::{Diagnostic, Severity, line_col, render};
+pub use diagnostic::{Diagnostic, LineIndex, Severity, line_col, render, render_all};
 
 /// Parses a whole `.tx` file.
 ///
