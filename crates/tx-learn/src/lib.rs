@@ -1,0 +1,44 @@
+//! tx-learn: training as graph transforms. A learning rule turns a model
+//! (a forward graph with a loss) into parameter gradients, and an optimizer
+//! turns gradients into update graphs: new values for the parameters and for
+//! the optimizer's own state (moments, step counter), all computed from the
+//! values before a step, in the manner of Theano's `function(..., updates)`.
+//! The result is a graph like any other: printed, evaluated, optimized.
+//!
+//! `spec.rs` reads and checks the settings of a `train` block, `optimizer.rs`
+//! builds update graphs, `rule.rs` holds the learning rules (backprop now;
+//! feedback alignment and target propagation plug in beside it).
+//!
+//! **Architecture invariant:** this crate builds graphs and knows nothing of
+//! syntax, data files or evaluation.
+
+pub mod optimizer;
+pub mod rule;
+pub mod spec;
+
+pub use optimizer::{Optimizer, RunShape, Schedule, StepGraph, build_step};
+pub use rule::{Backprop, Rule, rule_named};
+pub use spec::{SpecError, TrainConfig, read_spec};
+
+/// Why a training graph cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LearnError {
+    /// The model lacks something training needs (a loss, parameters).
+    Model(String),
+    /// The gradient could not be taken.
+    Grad(tx_autodiff::GradError),
+    /// A node of the update graph is ill-typed: a bug in tx.
+    Internal(String),
+}
+
+impl std::fmt::Display for LearnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LearnError::Model(message) => f.write_str(message),
+            LearnError::Grad(e) => write!(f, "{e}"),
+            LearnError::Internal(message) => write!(f, "internal error while building the training step: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for LearnError {}
