@@ -468,7 +468,19 @@ impl<'a> Lowerer<'a> {
                 out.push((setting.key.name.clone(), value));
             }
         }
-        self.train = Some(TrainSpec { rule: rule.name.clone(), settings: out });
+        let spec = TrainSpec { rule: rule.name.clone(), settings: out };
+        // The settings' meanings belong to tx-learn; their errors point here.
+        if let Err(errors) = tx_learn::read_spec(&spec) {
+            for error in errors {
+                let at = error
+                    .key
+                    .as_ref()
+                    .and_then(|key| settings.iter().find(|s| s.key.name == *key))
+                    .map_or(rule.span, |s| s.key.span.to(s.value.span));
+                self.report(at, error.message);
+            }
+        }
+        self.train = Some(spec);
     }
 
     /// A setting is data, not a graph: numbers (consts allowed), names,
