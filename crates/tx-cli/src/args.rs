@@ -23,6 +23,8 @@ pub enum Command {
     },
     /// Evaluate a program's outputs on the reference interpreter.
     Run(RunArgs),
+    /// Train a model: mini-batches, per-epoch loss and accuracy.
+    Train(TrainArgs),
     /// Print the gradient graph of a program's loss with respect to its
     /// parameters (all trainable ones, or those named with --wrt).
     Grad {
@@ -66,6 +68,31 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
     /// Print one JSON line with every output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// The .tx file: a model with a `loss` (and a `train` block, or defaults).
+    pub file: PathBuf,
+    /// The data: `digits` (embedded, the default) or `mnist:DIR` (IDX files,
+    /// gzip or not; a DIR with only the t10k files is split 8,000/2,000).
+    #[arg(long, default_value = "digits", value_name = "DATA")]
+    pub data: String,
+    /// Passes over the training data (overrides the train block).
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Examples per step (overrides the train block).
+    #[arg(long, value_name = "N")]
+    pub batch: Option<usize>,
+    /// Seed of the mini-batch shuffling (overrides the train block).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// The learning rule (overrides the train block): backprop.
+    #[arg(long, value_name = "RULE")]
+    pub rule: Option<String>,
+    /// Print one JSON line at the end instead of the per-epoch lines.
     #[arg(long)]
     pub json: bool,
 }

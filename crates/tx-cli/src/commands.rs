@@ -17,6 +17,11 @@ fn write_stdout(text: &str) {
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
+/// One line on stdout (see [`write_stdout`]).
+pub(crate) fn write_line(text: &str) {
+    write_stdout(&format!("{text}\n"));
+}
+
 macro_rules! out {
     ($($arg:tt)*) => { write_stdout(&format!($($arg)*)) };
 }
@@ -31,16 +36,21 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Run(args) => run_program(&args),
         Command::Graph { file, format } => graph(&file, format),
         Command::Grad { file, wrt, format } => gradient(&file, &wrt, format),
+        Command::Train(args) => {
+            let source = read_source(&args.file)?;
+            let model = compile(&source)?;
+            crate::train::train(&args, &model, &source)
+        }
     }
 }
 
 /// A source file read as text, with its name as shown in diagnostics.
-struct Source {
-    name: String,
-    text: String,
+pub(crate) struct Source {
+    pub(crate) name: String,
+    pub(crate) text: String,
 }
 
-fn read_source(path: &Path) -> Result<Source, Failure> {
+pub(crate) fn read_source(path: &Path) -> Result<Source, Failure> {
     let name = path.display().to_string();
     let bytes =
         std::fs::read(path).map_err(|e| Failure::user(format!("error: cannot read `{name}`: {}", io_reason(&e))))?;
@@ -72,7 +82,7 @@ fn io_reason(e: &std::io::Error) -> String {
 const MAX_SHOWN_DIAGNOSTICS: usize = 50;
 
 /// Compiles a source, printing warnings; errors become the failure message.
-fn compile(source: &Source) -> Result<Model, Failure> {
+pub(crate) fn compile(source: &Source) -> Result<Model, Failure> {
     let compiled = tx_frontend::compile(&source.text);
     let mut rendered = String::new();
     let errors = compiled.diagnostics.iter().filter(|d| d.is_error()).count();

@@ -10,6 +10,7 @@
 //! prints.
 
 pub mod digits;
+pub mod mnist;
 pub mod npy;
 
 pub use digits::{DIGITS_SPLIT_SEED, Dataset, DigitsError, Split, digits, digits_split};

@@ -1,0 +1,277 @@
+//! `tx train`: builds the training step (rule + optimizer, as update
+//! graphs), then drives it on the reference interpreter: seeded shuffled
+//! mini-batches, one line per epoch (train loss and accuracy, test
+//! accuracy), or one JSON line at the end. A loss that is not finite stops
+//! training with the first node that produced a NaN or an infinity.
+
+use std::path::Path;
+use std::time::Instant;
+
+use tx_data::Dataset;
+use tx_ir::{DType, Model, NodeId, Op};
+use tx_tensor::Tensor;
+use tx_tensor::rng::Rng;
+
+use crate::Failure;
+use crate::args::TrainArgs;
+
+/// Test examples evaluated at once.
+const EVAL_BATCH: usize = 1000;
+
+pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) -> Result<(), Failure> {
+    let file = source.name.as_str();
+    let mut config = match &model.train {
+        // Checked when the program was compiled.
+        Some(spec) => tx_learn::read_spec(spec).map_err(|errors| {
+            Failure::user(errors.into_iter().map(|e| format!("error: {}\n", e.message)).collect::<String>())
+        })?,
+        None => tx_learn::TrainConfig::default_for("backprop"),
+    };
+    if let Some(epochs) = args.epochs {
+        config.epochs = epochs.max(1);
+    }
+    if let Some(batch) = args.batch {
+        config.batch = batch.max(1);
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if let Some(rule) = &args.rule {
+        config.rule = rule.clone();
+    }
+    let Some(rule) = tx_learn::rule_named(&config.rule) else {
+        let known = "backprop, fa, dfa, tp, dtp, sdtp, ao_sdtp";
+        return Err(if known.split(", ").any(|r| r == config.rule) {
+            Failure::user(format!(
+                "error: the `{}` rule is not implemented yet; `--rule backprop` trains this model by backpropagation",
+                config.rule
+            ))
+        } else {
+            Failure::usage(format!("error: --rule {}: unknown learning rule; expected one of {known}", config.rule))
+        });
+    };
+    let Some(loss) = model.loss else {
+        return Err(Failure::user(format!("error: `{file}` has no `loss` to train")));
+    };
+
+    let split = load(&args.data)?;
+    let (x_name, y_name) = bind_inputs(model, &split.train, file)?;
+    let n = split.train.len();
+    let steps_per_epoch = n.div_ceil(config.batch);
+    let run = tx_learn::RunShape { steps_per_epoch, epochs: config.epochs };
+    let step =
+        tx_learn::build_step(model, rule.as_ref(), &config.optimizer, &config.lr_schedule, config.weight_decay, run)
+            .map_err(|e| Failure::user(format!("error: {e}")))?;
+    let mut params = tx_interp::init_params(&step.graph);
+    let accuracy = model.metrics.iter().position(|(name, _)| name == "accuracy");
+    let x_dtype = input_dtype(model, &x_name);
+
+    let started = Instant::now();
+    let mut steps = 0usize;
+    let mut summary = Epoch::default();
+    for epoch in 0..config.epochs {
+        // One generator per epoch: an epoch's order depends only on the seed
+        // and the epoch's number.
+        let mut rng = Rng::new(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let order = shuffled(n, &mut rng);
+        let (mut loss_sum, mut accuracy_sum) = (0.0, 0.0);
+        for rows in order.chunks(config.batch) {
+            let batch = split.train.select(rows);
+            let (x, y) = tensors(&batch, x_dtype);
+            let mut nodes = vec![step.loss];
+            nodes.extend(step.metrics.iter().map(|(_, id)| *id));
+            nodes.extend(step.updates.iter().map(|(_, value)| *value));
+            let refs: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
+            let inputs = [(x_name.as_str(), &x), (y_name.as_str(), &y)];
+            let values = tx_interp::evaluate(&step.graph, &inputs, &refs, &nodes)
+                .map_err(|e| Failure::user(format!("error: training step {steps}: {e}")))?;
+            let batch_loss = scalar(&values[0]);
+            if !batch_loss.is_finite() {
+                let mut message = format!("error: the loss is {batch_loss} at epoch {}, step {steps}\n", epoch + 1);
+                if let Some((id, origin)) = first_non_finite(&step.graph, &inputs, &refs, loss) {
+                    let node = step.graph.node(id);
+                    let text =
+                        format!("`{}` ({}) is the first to produce a NaN or an infinity", node.op.name(), node.ty);
+                    message.push_str(&match origin {
+                        Some(o) => {
+                            let span = tx_syntax::ast::Span::new(o.start, o.end);
+                            tx_syntax::render(&tx_syntax::Diagnostic::error(span, text), file, &source.text)
+                        }
+                        None => format!("note: node {id}, {text}\n"),
+                    });
+                }
+                return Err(Failure::user(message));
+            }
+            loss_sum += batch_loss * rows.len() as f64;
+            if let Some(i) = accuracy {
+                accuracy_sum += scalar(&values[1 + i]) * rows.len() as f64;
+            }
+            let updates = values.into_iter().skip(1 + step.metrics.len());
+            for ((target, _), value) in step.updates.iter().zip(updates) {
+                if let Op::Param { name, .. } = &step.graph.node(*target).op
+                    && let Some(slot) = params.iter_mut().find(|(n, _)| n == name)
+                {
+                    slot.1 = value;
+                }
+            }
+            steps += 1;
+        }
+        let test_accuracy = match accuracy {
+            Some(i) => {
+                Some(evaluate_metric(model, &params, &split.test, (&x_name, &y_name), model.metrics[i].1, x_dtype)?)
+            }
+            None => None,
+        };
+        summary = Epoch {
+            epoch: epoch + 1,
+            train_loss: loss_sum / n as f64,
+            train_accuracy: accuracy.map(|_| accuracy_sum / n as f64),
+            test_accuracy,
+        };
+        if !args.json {
+            let seconds = started.elapsed().as_secs_f64();
+            crate::commands::write_line(&format!(
+                "epoch {}/{}: train loss {:.4}{}{} ({seconds:.1} s)",
+                summary.epoch,
+                config.epochs,
+                summary.train_loss,
+                summary.train_accuracy.map_or(String::new(), |a| format!(", train accuracy {a:.4}")),
+                summary.test_accuracy.map_or(String::new(), |a| format!(", test accuracy {a:.4}")),
+            ));
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        let number = |v: Option<f64>| v.filter(|x| x.is_finite()).map_or("null".to_string(), |x| format!("{x}"));
+        crate::commands::write_line(&format!(
+            "{{\"epochs\": {}, \"train_loss\": {}, \"train_accuracy\": {}, \"test_accuracy\": {}, \"seconds\": {}, \"steps_per_second\": {}}}",
+            summary.epoch,
+            number(Some(summary.train_loss)),
+            number(summary.train_accuracy),
+            number(summary.test_accuracy),
+            number(Some(seconds)),
+            number(Some(steps as f64 / seconds.max(1e-9))),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct Epoch {
+    epoch: usize,
+    train_loss: f64,
+    train_accuracy: Option<f64>,
+    test_accuracy: Option<f64>,
+}
+
+fn load(data: &str) -> Result<tx_data::Split, Failure> {
+    if data == "digits" {
+        return tx_data::digits_split().map_err(|e| Failure::user(format!("error: {e}")));
+    }
+    if let Some(dir) = data.strip_prefix("mnist:") {
+        return tx_data::mnist::mnist(Path::new(dir)).map_err(|e| Failure::user(format!("error: --data {data}: {e}")));
+    }
+    Err(Failure::usage(format!("error: --data {data}: expected `digits` or `mnist:DIR`")))
+}
+
+/// The model's features input (a float `[B, F]` with F the data's feature
+/// count) and labels input (an i64 `[B]`), checked before training starts.
+fn bind_inputs(model: &Model, data: &Dataset, file: &str) -> Result<(String, String), Failure> {
+    let graph = &model.graph;
+    let inputs: Vec<(&str, &tx_ir::Type)> = graph
+        .inputs()
+        .iter()
+        .filter_map(|&id| match &graph.node(id).op {
+            Op::Input { name, ty } => Some((name.as_str(), ty)),
+            _ => None,
+        })
+        .collect();
+    let features: Vec<_> = inputs.iter().filter(|(_, t)| t.dtype.is_float()).collect();
+    let labels: Vec<_> = inputs.iter().filter(|(_, t)| t.dtype == DType::I64).collect();
+    let ([(x, x_ty)], [(y, y_ty)]) = (features.as_slice(), labels.as_slice()) else {
+        return Err(Failure::user(format!(
+            "error: `{file}` must declare two inputs to train on a data set: features (f32[B, F]) and integer labels (i64[B])"
+        )));
+    };
+    let width = data.x.ncols();
+    let fits_x = x_ty.rank() == 2 && x_ty.shape.0[1] == tx_ir::Dim::Known(width) && x_ty.shape.0[0].known().is_none();
+    if !fits_x {
+        return Err(Failure::user(format!(
+            "error: the data has {width} features per example, but input `{x}` is {x_ty}; declare it as {}[B, {width}]",
+            x_ty.dtype
+        )));
+    }
+    if y_ty.rank() != 1 || y_ty.shape.0[0] != x_ty.shape.0[0] {
+        return Err(Failure::user(format!(
+            "error: input `{y}` holds one label per example and must be i64[{}], but it is {y_ty}",
+            x_ty.shape.0[0]
+        )));
+    }
+    Ok((x.to_string(), y.to_string()))
+}
+
+fn input_dtype(model: &Model, name: &str) -> DType {
+    model.graph.input_named(name).map_or(DType::F32, |id| model.graph.ty(id).dtype)
+}
+
+fn tensors(data: &Dataset, x_dtype: DType) -> (Tensor, Tensor) {
+    let x = Tensor::F32(data.x.clone().into_dyn()).cast(x_dtype);
+    (x, Tensor::I64(data.y.clone().into_dyn()))
+}
+
+fn scalar(t: &Tensor) -> f64 {
+    t.to_f64s().first().copied().unwrap_or(f64::NAN)
+}
+
+fn shuffled(n: usize, rng: &mut Rng) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+/// A metric of the forward graph over a whole data set, in batches,
+/// weighted by batch size.
+fn evaluate_metric(
+    model: &Model,
+    params: &[(String, Tensor)],
+    data: &Dataset,
+    (x_name, y_name): (&str, &str),
+    metric: NodeId,
+    x_dtype: DType,
+) -> Result<f64, Failure> {
+    let refs: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut total = 0.0;
+    for start in (0..data.len()).step_by(EVAL_BATCH) {
+        let rows: Vec<usize> = (start..(start + EVAL_BATCH).min(data.len())).collect();
+        let (x, y) = tensors(&data.select(&rows), x_dtype);
+        let value = tx_interp::evaluate(&model.graph, &[(x_name, &x), (y_name, &y)], &refs, &[metric])
+            .map_err(|e| Failure::user(format!("error: evaluating the test set: {e}")))?;
+        total += scalar(&value[0]) * rows.len() as f64;
+    }
+    Ok(total / data.len().max(1) as f64)
+}
+
+/// The first node (in evaluation order) of the loss's graph whose value
+/// holds a NaN or an infinity, with where it came from: Theano's
+/// NanGuardMode, run only once training has gone wrong.
+fn first_non_finite(
+    graph: &tx_ir::Graph,
+    inputs: &[(&str, &Tensor)],
+    params: &[(&str, &Tensor)],
+    loss: NodeId,
+) -> Option<(NodeId, Option<tx_ir::Origin>)> {
+    let live = graph.reachable_from(&[loss]);
+    let nodes: Vec<NodeId> = graph.ids().filter(|id| live[id.index()] && graph.ty(*id).dtype.is_float()).collect();
+    let values = tx_interp::evaluate(graph, inputs, params, &nodes).ok()?;
+    nodes.iter().zip(values).find_map(|(id, value)| {
+        let bad = match &value {
+            Tensor::F32(a) => a.iter().any(|v| !v.is_finite()),
+            Tensor::F64(a) => a.iter().any(|v| !v.is_finite()),
+            Tensor::I64(_) | Tensor::Bool(_) => false,
+        };
+        bad.then(|| (*id, graph.origin(*id)))
+    })
+}

@@ -1,0 +1,110 @@
+//! `tx train` as a user runs it: a model trains on the embedded digits,
+//! overrides and `--json` work, and bad models, data and settings are
+//! clear errors before any training (a NaN during training names the node
+//! that produced it).
+
+mod common;
+
+use common::{Json, ScratchDir, parse_json, run_tx};
+
+fn train(args: &[&str]) -> common::Outcome {
+    let mut full = vec!["train"];
+    full.extend_from_slice(args);
+    run_tx(&full, &common::repo_root())
+}
+
+#[test]
+fn the_digits_mlp_trains_to_high_accuracy() {
+    let outcome = train(&["examples/digits_mlp.tx", "--epochs", "8", "--json"]);
+    assert_eq!(outcome.code(), Some(0), "{}", outcome.describe());
+    let line = outcome.stdout.trim();
+    assert_eq!(line.lines().count(), 1, "one JSON line: {line}");
+    let json = parse_json(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let field = |k: &str| json.get(k).and_then(Json::as_f64).unwrap_or_else(|| panic!("no number `{k}` in {line}"));
+    assert_eq!(field("epochs"), 8.0);
+    assert!(field("test_accuracy") > 0.93, "{line}");
+    assert!(field("train_accuracy") > 0.95, "{line}");
+    assert!(field("train_loss") < 0.2, "{line}");
+    assert!(field("seconds") > 0.0 && field("steps_per_second") > 0.0, "{line}");
+}
+
+#[test]
+fn training_is_reproducible_and_prints_one_line_per_epoch() {
+    let args = ["examples/digits_mlp.tx", "--epochs", "2", "--batch", "64", "--seed", "3"];
+    let (first, second) = (train(&args), train(&args));
+    assert_eq!(first.code(), Some(0), "{}", first.describe());
+    let strip = |s: &str| -> Vec<String> { s.lines().map(|l| l.rsplit_once(" (").unwrap().0.to_string()).collect() };
+    assert_eq!(strip(&first.stdout), strip(&second.stdout), "same seed, same numbers");
+    assert_eq!(first.stdout.lines().count(), 2);
+    assert!(first.stdout.starts_with("epoch 1/2: train loss "), "{}", first.stdout);
+    let other = train(&["examples/digits_mlp.tx", "--epochs", "2", "--batch", "64", "--seed", "4"]);
+    assert_ne!(strip(&first.stdout), strip(&other.stdout), "another seed shuffles differently");
+}
+
+#[test]
+fn bad_models_and_data_fail_before_training() {
+    let dir = ScratchDir::new("train");
+    let cases: [(&str, &str, &[&str], i32, &str); 6] = [
+        ("no_loss.tx", "input x : f32[B, 64]\noutput y = x\n", &[], 1, "has no `loss` to train"),
+        (
+            "wide.tx",
+            "input x : f32[B, 784]\ninput y : i64[B]\nparam W : f32[784, 10] = 0\nloss = mean(cross_entropy(x @ W, y))\n",
+            &[],
+            1,
+            "the data has 64 features per example, but input `x` is f32[B, 784]",
+        ),
+        (
+            "one_input.tx",
+            "input x : f32[B, 64]\nparam W : f32[64, 10] = 0\nloss = mean(x @ W)\n",
+            &[],
+            1,
+            "must declare two inputs",
+        ),
+        (
+            "rule.tx",
+            "input x : f32[B, 64]\ninput y : i64[B]\nparam W : f32[64, 10] = 0\nloss = mean(cross_entropy(x @ W, y))\n",
+            &["--rule", "magic"],
+            2,
+            "--rule magic: unknown learning rule",
+        ),
+        (
+            "data.tx",
+            "input x : f32[B, 64]\ninput y : i64[B]\nparam W : f32[64, 10] = 0\nloss = mean(cross_entropy(x @ W, y))\n",
+            &["--data", "imagenet"],
+            2,
+            "--data imagenet: expected `digits` or `mnist:DIR`",
+        ),
+        (
+            "settings.tx",
+            "input x : f32[B, 64]\ninput y : i64[B]\nparam W : f32[64, 10] = 0\nloss = mean(cross_entropy(x @ W, y))\ntrain backprop { optimizer = adam(lr = -1) }\n",
+            &[],
+            1,
+            "`lr` of `adam` must be a positive number, not -1",
+        ),
+    ];
+    for (name, source, extra, code, message) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, source).unwrap();
+        let mut args = vec!["train", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let outcome = run_tx(&args, &common::repo_root());
+        assert_eq!(outcome.code(), Some(code), "{name}: {}", outcome.describe());
+        assert!(outcome.stderr.contains(message), "{name}: expected `{message}` in\n{}", outcome.describe());
+        assert!(outcome.stdout.is_empty(), "{name}: nothing trained, nothing printed: {}", outcome.stdout);
+    }
+}
+
+#[test]
+fn a_nan_in_training_names_the_node_that_made_it() {
+    let dir = ScratchDir::new("nan");
+    // log of a negative number: the first NaN comes from `log`.
+    let source = "input x : f32[B, 64]\ninput y : i64[B]\nparam W : f32[64, 10] = 0\n\
+                  let z = log(x @ W - 1)\nloss = mean(cross_entropy(z, y))\n";
+    let path = dir.path().join("nan.tx");
+    std::fs::write(&path, source).unwrap();
+    let outcome = run_tx(&["train", path.to_str().unwrap()], &common::repo_root());
+    assert_eq!(outcome.code(), Some(1), "{}", outcome.describe());
+    assert!(outcome.stderr.contains("the loss is NaN at epoch 1, step 0"), "{}", outcome.describe());
+    assert!(outcome.stderr.contains("`log` (f32[B, 10]) is the first to produce a NaN"), "{}", outcome.describe());
+    assert!(outcome.stderr.contains("4 | let z = log(x @ W - 1)"), "{}", outcome.describe());
+}
