@@ -108,3 +108,41 @@ fn a_nan_in_training_names_the_node_that_made_it() {
     assert!(outcome.stderr.contains("`log` (f32[B, 10]) is the first to produce a NaN"), "{}", outcome.describe());
     assert!(outcome.stderr.contains("4 | let z = log(x @ W - 1)"), "{}", outcome.describe());
 }
+
+#[test]
+fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
+    let dir = ScratchDir::new("resume");
+    let checkpoint = dir.path().join("run.npz");
+    let plot = dir.path().join("curves.svg");
+    let (c, p) = (checkpoint.to_str().unwrap(), plot.to_str().unwrap());
+    let numbers = |outcome: &common::Outcome| {
+        assert_eq!(outcome.code(), Some(0), "{}", outcome.describe());
+        let json = parse_json(outcome.stdout.trim()).unwrap();
+        ["epochs", "train_loss", "train_accuracy", "test_accuracy"].map(|k| json.get(k).and_then(Json::as_f64).unwrap())
+    };
+    let whole = numbers(&train(&["examples/digits_mlp.tx", "--epochs", "4", "--json"]));
+    let first = train(&["examples/digits_mlp.tx", "--epochs", "2", "--checkpoint", c]);
+    assert_eq!(first.code(), Some(0), "{}", first.describe());
+    let resumed = train(&["examples/digits_mlp.tx", "--epochs", "4", "--resume", c, "--plot", p, "--json"]);
+    assert_eq!(numbers(&resumed), whole, "bit for bit the same run");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("test accuracy") && svg.contains("<polyline"), "{svg}");
+
+    // The checkpoint holds every parameter and optimizer state, for numpy too.
+    let arrays = tx::data::npz::read_file(&checkpoint).unwrap();
+    let names: Vec<&str> = arrays.iter().map(|(n, _)| n.as_str()).collect();
+    for name in ["W1", "b2", "W1.m", "W1.v", "optimizer.step", "tx.epochs", "tx.curves"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+
+    // A damaged checkpoint, or one of another model, is refused.
+    let bytes = std::fs::read(&checkpoint).unwrap();
+    std::fs::write(&checkpoint, &bytes[..bytes.len() / 2]).unwrap();
+    let damaged = train(&["examples/digits_mlp.tx", "--resume", c]);
+    assert_eq!(damaged.code(), Some(1), "{}", damaged.describe());
+    assert!(damaged.stderr.contains("error: --resume"), "{}", damaged.describe());
+    std::fs::write(&checkpoint, &bytes).unwrap();
+    let other = train(&["examples/mlp.tx", "--resume", c]);
+    assert_eq!(other.code(), Some(1), "{}", other.describe());
+    assert!(other.stderr.contains("does not fit this model"), "{}", other.describe());
+}

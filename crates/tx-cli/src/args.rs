@@ -92,6 +92,17 @@ pub struct TrainArgs {
     /// The learning rule (overrides the train block): backprop.
     #[arg(long, value_name = "RULE")]
     pub rule: Option<String>,
+    /// Write parameters and optimizer state as an .npz (numpy reads it)
+    /// after every epoch, atomically.
+    #[arg(long, value_name = "PATH.npz")]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue from a checkpoint: the run goes on exactly as if it had not
+    /// stopped.
+    #[arg(long, value_name = "PATH.npz")]
+    pub resume: Option<PathBuf>,
+    /// Write the learning curves (loss, train and test accuracy) as SVG.
+    #[arg(long, value_name = "PATH.svg")]
+    pub plot: Option<PathBuf>,
     /// Print one JSON line at the end instead of the per-epoch lines.
     #[arg(long)]
     pub json: bool,

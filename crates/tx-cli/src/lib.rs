@@ -9,6 +9,7 @@
 mod args;
 mod commands;
 mod format;
+mod plot;
 mod train;
 
 use std::process::ExitCode;

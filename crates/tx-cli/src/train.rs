@@ -65,11 +65,15 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
     let mut params = tx_interp::init_params(&step.graph);
     let accuracy = model.metrics.iter().position(|(name, _)| name == "accuracy");
     let x_dtype = input_dtype(model, &x_name);
+    let mut history: Vec<Epoch> = Vec::new();
+    if let Some(path) = &args.resume {
+        history = resume(path, &mut params)?;
+    }
 
     let started = Instant::now();
     let mut steps = 0usize;
-    let mut summary = Epoch::default();
-    for epoch in 0..config.epochs {
+    let mut summary = history.last().cloned().unwrap_or_default();
+    for epoch in history.len()..config.epochs {
         // One generator per epoch: an epoch's order depends only on the seed
         // and the epoch's number.
         let mut rng = Rng::new(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -128,6 +132,15 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
             train_accuracy: accuracy.map(|_| accuracy_sum / n as f64),
             test_accuracy,
         };
+        history.push(summary.clone());
+        if let Some(path) = &args.checkpoint {
+            save(path, &params, &history)?;
+        }
+        if let Some(path) = &args.plot {
+            let svg = crate::plot::learning_curves(&history);
+            tx_data::npy::write_atomically(path, svg.as_bytes())
+                .map_err(|e| Failure::user(format!("error: cannot write `{}`: {e}", path.display())))?;
+        }
         if !args.json {
             let seconds = started.elapsed().as_secs_f64();
             crate::commands::write_line(&format!(
@@ -156,12 +169,74 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
     Ok(())
 }
 
-#[derive(Debug, Default)]
-struct Epoch {
-    epoch: usize,
-    train_loss: f64,
-    train_accuracy: Option<f64>,
-    test_accuracy: Option<f64>,
+/// What one epoch measured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Epoch {
+    pub(crate) epoch: usize,
+    pub(crate) train_loss: f64,
+    pub(crate) train_accuracy: Option<f64>,
+    pub(crate) test_accuracy: Option<f64>,
+}
+
+/// Checkpoint names that are not parameters (a program's names have no dots).
+const EPOCHS: &str = "tx.epochs";
+const CURVES: &str = "tx.curves";
+
+/// Every parameter and optimizer state by name, the epochs done, and the
+/// curves so far (rows: train loss, train accuracy, test accuracy; NaN for
+/// a metric the model lacks).
+fn save(path: &Path, params: &[(String, Tensor)], history: &[Epoch]) -> Result<(), Failure> {
+    let epochs = Tensor::I64(ndarray::ArrayD::from_elem(ndarray::IxDyn(&[]), history.len() as i64));
+    let mut curves = Vec::with_capacity(3 * history.len());
+    curves.extend(history.iter().map(|e| e.train_loss));
+    curves.extend(history.iter().map(|e| e.train_accuracy.unwrap_or(f64::NAN)));
+    curves.extend(history.iter().map(|e| e.test_accuracy.unwrap_or(f64::NAN)));
+    let curves = Tensor::F64(
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[3, history.len()]), curves).expect("three rows of epochs"),
+    );
+    let mut arrays: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    arrays.push((EPOCHS, &epochs));
+    arrays.push((CURVES, &curves));
+    tx_data::npz::write_file(path, &arrays).map_err(|e| Failure::user(format!("error: {e}")))
+}
+
+/// Loads a checkpoint into `params` (every one must be there, with its
+/// type) and returns the epochs already done.
+fn resume(path: &Path, params: &mut [(String, Tensor)]) -> Result<Vec<Epoch>, Failure> {
+    let arrays = tx_data::npz::read_file(path).map_err(|e| Failure::user(format!("error: --resume: {e}")))?;
+    let find = |name: &str| arrays.iter().find(|(n, _)| n == name).map(|(_, t)| t);
+    let mismatch =
+        |why: String| Failure::user(format!("error: --resume `{}` does not fit this model: {why}", path.display()));
+    for (name, value) in params.iter_mut() {
+        let saved = find(name).ok_or_else(|| mismatch(format!("it has no `{name}`")))?;
+        if saved.ty() != value.ty() {
+            return Err(mismatch(format!(
+                "`{name}` is {} in the model but {} in the checkpoint",
+                value.ty(),
+                saved.ty()
+            )));
+        }
+        *value = saved.clone();
+    }
+    let epochs = match find(EPOCHS) {
+        Some(Tensor::I64(a)) if a.len() == 1 && a.iter().all(|&e| e >= 0) => {
+            a.iter().next().copied().unwrap_or(0) as usize
+        }
+        _ => return Err(mismatch(format!("it has no `{EPOCHS}` count"))),
+    };
+    let curves = match find(CURVES) {
+        Some(t @ Tensor::F64(_)) if t.shape() == [3, epochs] => t.to_f64s(),
+        _ => return Err(mismatch(format!("its `{CURVES}` are not 3 rows of {epochs} epochs"))),
+    };
+    let metric = |v: f64| (!v.is_nan()).then_some(v);
+    Ok((0..epochs)
+        .map(|e| Epoch {
+            epoch: e + 1,
+            train_loss: curves[e],
+            train_accuracy: metric(curves[epochs + e]),
+            test_accuracy: metric(curves[2 * epochs + e]),
+        })
+        .collect())
 }
 
 fn load(data: &str) -> Result<tx_data::Split, Failure> {

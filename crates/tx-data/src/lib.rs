@@ -12,6 +12,7 @@
 pub mod digits;
 pub mod mnist;
 pub mod npy;
+pub mod npz;
 
 pub use digits::{DIGITS_SPLIT_SEED, Dataset, DigitsError, Split, digits, digits_split};
 pub use npy::NpyError;

@@ -647,7 +647,10 @@ fn python_tuple(shape: &[usize]) -> String {
 /// id separates processes.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes `bytes` to `path` so that readers see the old file or the whole new
+/// one, never a part: a temporary file in the same directory, synced, then
+/// renamed into place (and removed on any error).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let file_name =
         path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"))?;
     let dir = match path.parent() {
