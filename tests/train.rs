@@ -120,16 +120,29 @@ fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
         let json = parse_json(outcome.stdout.trim()).unwrap();
         ["epochs", "train_loss", "train_accuracy", "test_accuracy"].map(|k| json.get(k).and_then(Json::as_f64).unwrap())
     };
-    let whole = numbers(&train(&["examples/digits_mlp.tx", "--epochs", "4", "--json"]));
+    let whole_checkpoint = dir.path().join("whole.npz");
+    let whole_args =
+        ["examples/digits_mlp.tx", "--epochs", "4", "--json", "--checkpoint", whole_checkpoint.to_str().unwrap()];
+    let whole = numbers(&train(&whole_args));
     let first = train(&["examples/digits_mlp.tx", "--epochs", "2", "--checkpoint", c]);
     assert_eq!(first.code(), Some(0), "{}", first.describe());
-    let resumed = train(&["examples/digits_mlp.tx", "--epochs", "4", "--resume", c, "--plot", p, "--json"]);
+    let resumed =
+        train(&["examples/digits_mlp.tx", "--epochs", "4", "--resume", c, "--checkpoint", c, "--plot", p, "--json"]);
     assert_eq!(numbers(&resumed), whole, "bit for bit the same run");
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("test accuracy") && svg.contains("<polyline"), "{svg}");
 
-    // The checkpoint holds every parameter and optimizer state, for numpy too.
+    // Every parameter and optimizer state ends bit for bit the same (the
+    // resumed run wrote its checkpoints to the same path).
     let arrays = tx::data::npz::read_file(&checkpoint).unwrap();
+    let whole_arrays = tx::data::npz::read_file(&whole_checkpoint).unwrap();
+    assert_eq!(arrays.len(), whole_arrays.len());
+    for ((name, a), (other, b)) in arrays.iter().zip(&whole_arrays) {
+        assert_eq!(name, other);
+        let bits = |t: &tx::Tensor| t.to_f64s().iter().map(|v| v.to_bits()).collect::<Vec<u64>>();
+        assert_eq!(bits(a), bits(b), "`{name}` differs between the resumed and the uninterrupted run");
+    }
+    // The checkpoint holds every parameter and optimizer state, for numpy too.
     let names: Vec<&str> = arrays.iter().map(|(n, _)| n.as_str()).collect();
     for name in ["W1", "b2", "W1.m", "W1.v", "optimizer.step", "tx.epochs", "tx.curves"] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
@@ -145,4 +158,37 @@ fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
     let other = train(&["examples/mlp.tx", "--resume", c]);
     assert_eq!(other.code(), Some(1), "{}", other.describe());
     assert!(other.stderr.contains("does not fit this model"), "{}", other.describe());
+}
+
+#[test]
+fn killing_training_never_leaves_a_broken_checkpoint() {
+    let dir = ScratchDir::new("kill");
+    let checkpoint = dir.path().join("run.npz");
+    // Kill runs at staggered moments; whatever is on disk must be a whole
+    // checkpoint (or nothing yet), never a part of one.
+    for (i, wait_ms) in [40u64, 90, 150, 230, 330].into_iter().enumerate() {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tx"))
+            .args(["train", "examples/digits_mlp.tx", "--epochs", "200", "--checkpoint"])
+            .arg(&checkpoint)
+            .current_dir(common::repo_root())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        if checkpoint.exists() {
+            let arrays = tx::data::npz::read_file(&checkpoint)
+                .unwrap_or_else(|e| panic!("kill {i} after {wait_ms} ms left a broken checkpoint: {e}"));
+            assert!(arrays.iter().any(|(n, _)| n == "W1"), "kill {i}: {:?}", arrays.len());
+        }
+        let strays: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "run.npz" && !n.ends_with(".tmp"))
+            .collect();
+        assert!(strays.is_empty(), "unexpected files {strays:?}");
+    }
 }
