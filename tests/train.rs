@@ -72,7 +72,7 @@ fn bad_models_and_data_fail_before_training() {
             "input x : f32[B, 64]\ninput y : i64[B]\nparam W : f32[64, 10] = 0\nloss = mean(cross_entropy(x @ W, y))\n",
             &["--data", "imagenet"],
             2,
-            "--data imagenet: expected `digits` or `mnist:DIR`",
+            "--data imagenet: expected `digits`, `mnist:DIR`, `csv:PATH` or `npz:PATH`",
         ),
         (
             "settings.tx",
@@ -190,5 +190,34 @@ fn killing_training_never_leaves_a_broken_checkpoint() {
             .filter(|n| n != "run.npz" && !n.ends_with(".tmp"))
             .collect();
         assert!(strays.is_empty(), "unexpected files {strays:?}");
+    }
+}
+
+#[test]
+fn csv_and_npz_data_train_like_the_embedded_digits() {
+    // The digits as a CSV file (label last) and as an .npz of the fixed split.
+    let dir = ScratchDir::new("data");
+    let split = tx::data::digits_split().unwrap();
+    let mut csv = String::new();
+    for set in [&split.train, &split.test] {
+        for (row, label) in set.x.rows().into_iter().zip(set.y.iter()) {
+            let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+            csv.push_str(&format!("{},{label}\n", cells.join(",")));
+        }
+    }
+    let csv_path = dir.path().join("digits.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    let npz_path = dir.path().join("digits.npz");
+    let t = |a: &ndarray::Array2<f32>| tx::Tensor::F32(a.clone().into_dyn());
+    let l = |a: &ndarray::Array1<i64>| tx::Tensor::I64(a.clone().into_dyn());
+    let (xa, ya, xb, yb) = (t(&split.train.x), l(&split.train.y), t(&split.test.x), l(&split.test.y));
+    tx::data::npz::write_file(&npz_path, &[("x_train", &xa), ("y_train", &ya), ("x_test", &xb), ("y_test", &yb)])
+        .unwrap();
+    for data in [format!("csv:{}", csv_path.display()), format!("npz:{}", npz_path.display())] {
+        let outcome = train(&["examples/digits_mlp.tx", "--epochs", "4", "--json", "--data", &data]);
+        assert_eq!(outcome.code(), Some(0), "{data}: {}", outcome.describe());
+        let json = parse_json(outcome.stdout.trim()).unwrap();
+        let accuracy = json.get("test_accuracy").and_then(Json::as_f64).unwrap();
+        assert!(accuracy > 0.9, "{data}: {accuracy}");
     }
 }

@@ -76,8 +76,10 @@ pub struct RunArgs {
 pub struct TrainArgs {
     /// The .tx file: a model with a `loss` (and a `train` block, or defaults).
     pub file: PathBuf,
-    /// The data: `digits` (embedded, the default) or `mnist:DIR` (IDX files,
-    /// gzip or not; a DIR with only the t10k files is split 8,000/2,000).
+    /// The data: `digits` (embedded, the default), `mnist:DIR` (IDX files,
+    /// gzip or not; a DIR with only the t10k files is split 8,000/2,000),
+    /// `csv:PATH` (label in the last column; a fixed seeded 80/20 split) or
+    /// `npz:PATH` (arrays x_train, y_train, x_test, y_test).
     #[arg(long, default_value = "digits", value_name = "DATA")]
     pub data: String,
     /// Passes over the training data (overrides the train block).

@@ -243,10 +243,18 @@ fn load(data: &str) -> Result<tx_data::Split, Failure> {
     if data == "digits" {
         return tx_data::digits_split().map_err(|e| Failure::user(format!("error: {e}")));
     }
-    if let Some(dir) = data.strip_prefix("mnist:") {
-        return tx_data::mnist::mnist(Path::new(dir)).map_err(|e| Failure::user(format!("error: --data {data}: {e}")));
-    }
-    Err(Failure::usage(format!("error: --data {data}: expected `digits` or `mnist:DIR`")))
+    let loaded = if let Some(dir) = data.strip_prefix("mnist:") {
+        tx_data::mnist::mnist(Path::new(dir))
+    } else if let Some(path) = data.strip_prefix("csv:") {
+        tx_data::tables::csv(Path::new(path))
+    } else if let Some(path) = data.strip_prefix("npz:") {
+        tx_data::tables::npz(Path::new(path))
+    } else {
+        return Err(Failure::usage(format!(
+            "error: --data {data}: expected `digits`, `mnist:DIR`, `csv:PATH` or `npz:PATH`"
+        )));
+    };
+    loaded.map_err(|e| Failure::user(format!("error: --data {data}: {e}")))
 }
 
 /// The model's features input (a float `[B, F]` with F the data's feature

@@ -180,7 +180,7 @@ fn line_of(text: &[u8], offset: usize) -> usize {
 }
 
 /// `0..n` shuffled by Fisher–Yates with `Rng::new(seed)`.
-fn shuffled_indices(n: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn shuffled_indices(n: usize, seed: u64) -> Vec<usize> {
     let mut rng = Rng::new(seed);
     let mut indices: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {

@@ -13,6 +13,7 @@ pub mod digits;
 pub mod mnist;
 pub mod npy;
 pub mod npz;
+pub mod tables;
 
 pub use digits::{DIGITS_SPLIT_SEED, Dataset, DigitsError, Split, digits, digits_split};
 pub use npy::NpyError;
