@@ -72,6 +72,8 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
 
     let started = Instant::now();
     let mut steps = 0usize;
+    // A progress bar only where a person watches; pipes and logs get lines.
+    let show_progress = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut summary = history.last().cloned().unwrap_or_default();
     for epoch in history.len()..config.epochs {
         // One generator per epoch: an epoch's order depends only on the seed
@@ -79,7 +81,16 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
         let mut rng = Rng::new(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let order = shuffled(n, &mut rng);
         let (mut loss_sum, mut accuracy_sum) = (0.0, 0.0);
-        for rows in order.chunks(config.batch) {
+        for (batch_index, rows) in order.chunks(config.batch).enumerate() {
+            if show_progress {
+                progress(
+                    epoch + 1,
+                    config.epochs,
+                    batch_index,
+                    steps_per_epoch,
+                    loss_sum / (batch_index * config.batch).max(1) as f64,
+                );
+            }
             let batch = split.train.select(rows);
             let (x, y) = tensors(&batch, x_dtype);
             let mut nodes = vec![step.loss];
@@ -132,6 +143,9 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
             train_accuracy: accuracy.map(|_| accuracy_sum / n as f64),
             test_accuracy,
         };
+        if show_progress {
+            crate::write_stderr("\r\x1b[2K");
+        }
         history.push(summary.clone());
         if let Some(path) = &args.checkpoint {
             save(path, &params, &history)?;
@@ -176,6 +190,18 @@ pub(crate) struct Epoch {
     pub(crate) train_loss: f64,
     pub(crate) train_accuracy: Option<f64>,
     pub(crate) test_accuracy: Option<f64>,
+}
+
+/// One line of progress, redrawn in place on the terminal.
+fn progress(epoch: usize, epochs: usize, done: usize, total: usize, loss: f64) {
+    const WIDTH: usize = 30;
+    let filled = WIDTH * done / total.max(1);
+    let loss = if done == 0 { String::new() } else { format!(" loss {loss:.4}") };
+    crate::write_stderr(&format!(
+        "\repoch {epoch}/{epochs} [{}{}] {done}/{total}{loss}",
+        "#".repeat(filled),
+        "-".repeat(WIDTH - filled)
+    ));
 }
 
 /// Checkpoint names that are not parameters (a program's names have no dots).
