@@ -221,3 +221,14 @@ fn csv_and_npz_data_train_like_the_embedded_digits() {
         assert!(accuracy > 0.9, "{data}: {accuracy}");
     }
 }
+
+#[test]
+fn tx_grad_updates_prints_the_training_step() {
+    let outcome = run_tx(&["grad", "examples/digits_mlp.tx", "--updates"], &common::repo_root());
+    assert_eq!(outcome.code(), Some(0), "{}", outcome.describe());
+    for line in ["output next_W1 = %", "output next_W1.m = %", "output next_optimizer.step = %", "param[W1.v]"] {
+        assert!(outcome.stdout.contains(line), "`{line}` missing:\n{}", outcome.stdout);
+    }
+    let again = run_tx(&["grad", "examples/digits_mlp.tx", "--updates"], &common::repo_root());
+    assert_eq!(outcome.stdout, again.stdout, "deterministic");
+}

@@ -31,8 +31,12 @@ pub enum Command {
         /// The .tx file.
         file: PathBuf,
         /// A parameter (or input) to differentiate with respect to (repeatable).
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", conflicts_with = "updates")]
         wrt: Vec<String>,
+        /// Print the whole training step instead: the rule's gradients and
+        /// the optimizer's update of every parameter and state (`next_NAME`).
+        #[arg(long)]
+        updates: bool,
         /// text: one node per line; dot: Graphviz.
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
         format: GraphFormat,

@@ -35,7 +35,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Check { file, emit } => check(&file, emit),
         Command::Run(args) => run_program(&args),
         Command::Graph { file, format } => graph(&file, format),
-        Command::Grad { file, wrt, format } => gradient(&file, &wrt, format),
+        Command::Grad { file, wrt, format, updates: false } => gradient(&file, &wrt, format),
+        Command::Grad { file, format, updates: true, .. } => update_graph(&file, format),
         Command::Train(args) => {
             let source = read_source(&args.file)?;
             let model = compile(&source)?;
@@ -143,6 +144,39 @@ fn check(file: &Path, emit: Option<Emit>) -> Result<(), Failure> {
 fn graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
     let source = read_source(file)?;
     let model = compile(&source)?;
+    match format {
+        GraphFormat::Text => out!("{}", tx_ir::print_model(&model)),
+        GraphFormat::Dot => out!("{}", tx_ir::print_dot(&model.graph)),
+    }
+    Ok(())
+}
+
+/// The training step of the model's `train` block (or the defaults): the
+/// graph with every update as an output `next_<name>`.
+fn update_graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
+    let source = read_source(file)?;
+    let mut model = compile(&source)?;
+    let config = match &model.train {
+        Some(spec) => tx_learn::read_spec(spec).map_err(|_| Failure::user("error: invalid train settings"))?,
+        None => tx_learn::TrainConfig::default_for("backprop"),
+    };
+    let rule = tx_learn::rule_named(&config.rule).ok_or_else(|| {
+        Failure::user(format!(
+            "error: the `{}` rule is not implemented yet; try `--rule backprop` with tx train",
+            config.rule
+        ))
+    })?;
+    let run = tx_learn::RunShape { steps_per_epoch: 1, epochs: config.epochs };
+    let step =
+        tx_learn::build_step(&model, rule.as_ref(), &config.optimizer, &config.lr_schedule, config.weight_decay, run)
+            .map_err(|e| Failure::user(format!("error: {e}")))?;
+    model.graph = step.graph;
+    for (target, value) in &step.updates {
+        if let tx_ir::Op::Param { name, .. } = &model.graph.node(*target).op {
+            let name = format!("next_{name}");
+            model.graph.add_output(&name, *value).map_err(|e| Failure::user(format!("error: {e}")))?;
+        }
+    }
     match format {
         GraphFormat::Text => out!("{}", tx_ir::print_model(&model)),
         GraphFormat::Dot => out!("{}", tx_ir::print_dot(&model.graph)),
