@@ -156,16 +156,8 @@ fn graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
 fn update_graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
     let source = read_source(file)?;
     let mut model = compile(&source)?;
-    let config = match &model.train {
-        Some(spec) => tx_learn::read_spec(spec).map_err(|_| Failure::user("error: invalid train settings"))?,
-        None => tx_learn::TrainConfig::default_for("backprop"),
-    };
-    let rule = tx_learn::rule_named(&config.rule).ok_or_else(|| {
-        Failure::user(format!(
-            "error: the `{}` rule is not implemented yet; try `--rule backprop` with tx train",
-            config.rule
-        ))
-    })?;
+    let config = crate::train::config_of(&model)?;
+    let rule = crate::train::rule_of(&config.rule)?;
     let run = tx_learn::RunShape { steps_per_epoch: 1, epochs: config.epochs };
     let step =
         tx_learn::build_step(&model, rule.as_ref(), &config.optimizer, &config.lr_schedule, config.weight_decay, run)

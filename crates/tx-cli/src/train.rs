@@ -20,13 +20,7 @@ const EVAL_BATCH: usize = 1000;
 
 pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) -> Result<(), Failure> {
     let file = source.name.as_str();
-    let mut config = match &model.train {
-        // Checked when the program was compiled.
-        Some(spec) => tx_learn::read_spec(spec).map_err(|errors| {
-            Failure::user(errors.into_iter().map(|e| format!("error: {}\n", e.message)).collect::<String>())
-        })?,
-        None => tx_learn::TrainConfig::default_for("backprop"),
-    };
+    let mut config = config_of(model)?;
     if let Some(epochs) = args.epochs {
         config.epochs = epochs.max(1);
     }
@@ -39,17 +33,7 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
     if let Some(rule) = &args.rule {
         config.rule = rule.clone();
     }
-    let Some(rule) = tx_learn::rule_named(&config.rule) else {
-        let known = "backprop, fa, dfa, tp, dtp, sdtp, ao_sdtp";
-        return Err(if known.split(", ").any(|r| r == config.rule) {
-            Failure::user(format!(
-                "error: the `{}` rule is not implemented yet; `--rule backprop` trains this model by backpropagation",
-                config.rule
-            ))
-        } else {
-            Failure::usage(format!("error: --rule {}: unknown learning rule; expected one of {known}", config.rule))
-        });
-    };
+    let rule = rule_of(&config.rule)?;
     let Some(loss) = model.loss else {
         return Err(Failure::user(format!("error: `{file}` has no `loss` to train")));
     };
@@ -181,6 +165,31 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
         ));
     }
     Ok(())
+}
+
+/// The settings of the model's `train` block (checked when the program was
+/// compiled), or the defaults.
+pub(crate) fn config_of(model: &Model) -> Result<tx_learn::TrainConfig, Failure> {
+    match &model.train {
+        Some(spec) => tx_learn::read_spec(spec).map_err(|errors| {
+            Failure::user(errors.into_iter().map(|e| format!("error: {}\n", e.message)).collect::<String>())
+        }),
+        None => Ok(tx_learn::TrainConfig::default_for("backprop")),
+    }
+}
+
+/// The rule named `name`, or why it cannot train.
+pub(crate) fn rule_of(name: &str) -> Result<Box<dyn tx_learn::Rule>, Failure> {
+    tx_learn::rule_named(name).ok_or_else(|| {
+        let known = "backprop, fa, dfa, tp, dtp, sdtp, ao_sdtp";
+        if known.split(", ").any(|r| r == name) {
+            Failure::user(format!(
+                "error: the `{name}` rule is not implemented yet; `--rule backprop` trains this model by backpropagation"
+            ))
+        } else {
+            Failure::usage(format!("error: --rule {name}: unknown learning rule; expected one of {known}"))
+        }
+    })
 }
 
 /// What one epoch measured.
