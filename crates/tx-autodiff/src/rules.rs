@@ -100,6 +100,9 @@ pub fn flow(op: &Op, operand: usize, dtype: DType) -> Flow {
             }
         }
         Op::StopGradient => Flow::Zero,
+        // Kernels are formed by the optimizer after differentiation; a graph
+        // that holds them is differentiated in its unfused form.
+        Op::Fused(_) => Flow::Blocked,
     }
 }
 
@@ -217,7 +220,7 @@ pub(crate) fn vjp(
             out[0] = Some(b.add(Op::Cast { dtype }, &[g])?);
         }
         // `flow` never lets a gradient through these.
-        Op::ArgMax { .. } | Op::OneHot { .. } | Op::StopGradient => {}
+        Op::ArgMax { .. } | Op::OneHot { .. } | Op::StopGradient | Op::Fused(_) => {}
     }
     Ok(out)
 }

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use ndarray::{ArrayD, IxDyn};
-use tx_ir::{Bindings, DType, Graph, NodeId, Op, Scalar};
+use tx_ir::{Bindings, DType, Graph, Kernel, KernelArg, NodeId, Op, Scalar};
 use tx_tensor::Tensor;
 
 use crate::element::checked_len;
@@ -209,7 +209,7 @@ fn resolve_shapes(graph: &Graph, live: &[bool], bindings: &Bindings) -> Result<V
 
 /// The value of one op on its operands; `shape` is the node's resolved shape
 /// (what `reshape`, `broadcast_to` and the random ops produce).
-fn eval_op(op: &Op, operands: &[&Tensor], shape: &[usize]) -> Result<Tensor, String> {
+pub fn eval_op(op: &Op, operands: &[&Tensor], shape: &[usize]) -> Result<Tensor, String> {
     if !op.arity().accepts(operands.len()) {
         return Err(format!("`{}` got {} operands", op.name(), operands.len()));
     }
@@ -236,7 +236,29 @@ fn eval_op(op: &Op, operands: &[&Tensor], shape: &[usize]) -> Result<Tensor, Str
         Op::Cast { dtype } => Ok(operands[0].cast(*dtype)),
         Op::Random { dist, seed, ty } => Ok(init::random_values(dist, *seed, ty.dtype, shape)),
         Op::StopGradient => Ok(operands[0].clone()),
+        Op::Fused(kernel) => fused(kernel, operands),
     }
+}
+
+/// A fused kernel, op by op: the reference semantics the JIT's single loop
+/// must reproduce. Body ops are elementwise, a matmul or a reduction, none
+/// of which needs the node's shape.
+fn fused(kernel: &Kernel, operands: &[&Tensor]) -> Result<Tensor, String> {
+    let mut values: Vec<Tensor> = Vec::with_capacity(kernel.body.len());
+    for node in &kernel.body {
+        let args: Vec<&Tensor> = node
+            .args
+            .iter()
+            .map(|arg| match *arg {
+                KernelArg::Operand(k) => operands.get(k).copied(),
+                KernelArg::Node(k) => values.get(k),
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| "a fused kernel refers to a value it does not have".to_string())?;
+        let value = eval_op(&node.op, &args, &[])?;
+        values.push(value);
+    }
+    values.pop().ok_or_else(|| "a fused kernel has no ops".to_string())
 }
 
 /// A 0-d tensor holding `value` as `dtype` (an integer constant may be a

@@ -26,7 +26,7 @@ mod movement;
 mod reduce;
 
 pub use error::EvalError;
-pub use eval::evaluate;
+pub use eval::{eval_op, evaluate};
 pub use init::{init_param, init_params, random_inputs};
 pub use tx_tensor::Tensor;
 

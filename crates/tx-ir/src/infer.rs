@@ -186,6 +186,10 @@ fn infer_unchecked(op: &Op, inputs: &[&Type]) -> Result<Type, String> {
         }
         Op::Cast { dtype } => Ok(Type::new(*dtype, inputs[0].shape.clone())),
         Op::StopGradient => Ok(inputs[0].clone()),
+        Op::Fused(kernel) => {
+            let mut types = kernel.infer_body(inputs)?;
+            Ok(types.pop().expect("infer_body checks the body is not empty"))
+        }
     }
 }
 

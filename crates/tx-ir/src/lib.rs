@@ -10,6 +10,7 @@
 pub mod compose;
 pub mod graph;
 pub mod infer;
+pub mod kernel;
 pub mod model;
 pub mod op;
 pub mod print;
@@ -18,6 +19,7 @@ pub mod verify;
 
 pub use graph::{Graph, GraphError, Init, Node, NodeId, Origin, ParamInfo};
 pub use infer::infer;
+pub use kernel::{Kernel, KernelArg, KernelKind, KernelNode};
 pub use model::{Inverse, Layer, Model, Setting, TrainSpec};
 pub use op::{Arity, AxisSlice, BinaryOp, Distribution, Domain, Family, Op, ReduceOp, Scalar, UnaryOp};
 pub use print::{print_dot, print_graph, print_model};

@@ -302,6 +302,25 @@ impl PartialEq for Scalar {
 
 impl Eq for Scalar {}
 
+impl Ord for Scalar {
+    /// A total order by kind, then by value (floats by bit pattern), for
+    /// tables keyed by ops.
+    fn cmp(&self, other: &Scalar) -> std::cmp::Ordering {
+        let key = |s: &Scalar| match *s {
+            Scalar::Float(v) => (0u8, v.to_bits() as i128),
+            Scalar::Int(v) => (1u8, i128::from(v)),
+            Scalar::Bool(v) => (2u8, i128::from(v)),
+        };
+        key(self).cmp(&key(other))
+    }
+}
+
+impl PartialOrd for Scalar {
+    fn partial_cmp(&self, other: &Scalar) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl std::hash::Hash for Scalar {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         match self {
@@ -333,7 +352,7 @@ pub enum Distribution {
 
 /// How one axis of a tensor is sliced. Python's rules (negative indices,
 /// clamping) have been applied already: what is left is exact.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AxisSlice {
     /// The whole axis (the only slice allowed on a symbolic dimension).
     Full,
@@ -447,6 +466,9 @@ pub enum Op {
     },
     /// Identity in value; cuts the gradient.
     StopGradient,
+    /// Several ops run as one kernel (formed by the optimizer, after
+    /// differentiation; not a builtin of the language).
+    Fused(Box<crate::kernel::Kernel>),
 }
 
 /// `:, 1:1:3` for the slices of each axis (`start:step:len`).
@@ -503,6 +525,7 @@ impl Op {
             Op::Random { dist: Distribution::Normal { .. }, .. } => "normal",
             Op::Random { dist: Distribution::Uniform { .. }, .. } => "uniform",
             Op::StopGradient => "stop_gradient",
+            Op::Fused(_) => "fused",
         }
     }
 
@@ -519,6 +542,11 @@ impl Op {
             | Op::Unslice { .. }
             | Op::OneHot { .. } => Family::Movement,
             Op::MatMul => Family::MatMul,
+            Op::Fused(kernel) => match kernel.kind {
+                crate::kernel::KernelKind::Elementwise => Family::Elementwise,
+                crate::kernel::KernelKind::Reduce => Family::Reduce,
+                crate::kernel::KernelKind::MatMul => Family::MatMul,
+            },
         }
     }
 
@@ -540,7 +568,7 @@ impl Op {
             | Op::StopGradient => Arity::Exactly(1),
             Op::Binary(_) | Op::MatMul => Arity::Exactly(2),
             Op::Where => Arity::Exactly(3),
-            Op::Concat { .. } => Arity::AtLeast(1),
+            Op::Concat { .. } | Op::Fused(_) => Arity::AtLeast(1),
         }
     }
 
@@ -568,6 +596,7 @@ impl Op {
                 Distribution::Normal { mean, std } => format!("[mean={mean}, std={std}, seed={seed}]"),
                 Distribution::Uniform { low, high } => format!("[low={low}, high={high}, seed={seed}]"),
             },
+            Op::Fused(kernel) => format!("[{}]", kernel.describe()),
         }
     }
 }

@@ -1,0 +1,128 @@
+//! The cost model. A node costs the work it does per element times the
+//! elements it touches, with symbolic dimensions counted as
+//! [`SYMBOLIC_DIM`]. Elementwise ops are fused into kernels later, so they
+//! cost their arithmetic only, not a pass over memory; reductions, matmuls
+//! and data movement cost the memory they read and write.
+//!
+//! Stable forms win by construction: the fused stable op (`log1p`,
+//! `logsumexp`, `log_softmax`, `softplus`) costs less than the naive chain
+//! it replaces, and negation is the cheapest op, so `sigmoid(-x)` beats
+//! `1 - sigmoid(x)` and `-softplus(-x)` beats `log(sigmoid(x))`.
+
+use egg::{CostFunction, Id, Language};
+use tx_ir::{BinaryOp, Dim, ReduceOp, Type, UnaryOp};
+
+use crate::analysis::TxGraph;
+use crate::lang::{Head, TxNode};
+
+/// The size a symbolic dimension (a batch) is assumed to have.
+pub const SYMBOLIC_DIM: f64 = 128.0;
+
+/// Elements of a type, symbols counted as [`SYMBOLIC_DIM`].
+pub fn elements(ty: &Type) -> f64 {
+    ty.shape.dims().iter().map(|d| if let Dim::Known(n) = d { *n as f64 } else { SYMBOLIC_DIM }).product()
+}
+
+/// Work per element of an elementwise op.
+pub fn unary_weight(op: UnaryOp) -> f64 {
+    match op {
+        UnaryOp::Neg | UnaryOp::Not => 0.5,
+        UnaryOp::Abs | UnaryOp::Relu | UnaryOp::Sign | UnaryOp::Square => 1.0,
+        UnaryOp::Sqrt | UnaryOp::Reciprocal => 2.0,
+        UnaryOp::Exp
+        | UnaryOp::Log
+        | UnaryOp::Log1p
+        | UnaryOp::Expm1
+        | UnaryOp::Tanh
+        | UnaryOp::Sigmoid
+        | UnaryOp::Softplus
+        | UnaryOp::Sin
+        | UnaryOp::Cos => 4.0,
+    }
+}
+
+pub fn binary_weight(op: BinaryOp) -> f64 {
+    match op {
+        BinaryOp::Add
+        | BinaryOp::Sub
+        | BinaryOp::Mul
+        | BinaryOp::Max
+        | BinaryOp::Min
+        | BinaryOp::Eq
+        | BinaryOp::Ne
+        | BinaryOp::Lt
+        | BinaryOp::Le
+        | BinaryOp::Gt
+        | BinaryOp::Ge
+        | BinaryOp::And
+        | BinaryOp::Or => 1.0,
+        BinaryOp::Div => 2.0,
+        BinaryOp::Pow => 8.0,
+    }
+}
+
+/// The cost of one e-node on its own (the extractor adds its operands').
+pub fn node_cost(egraph: &TxGraph, node: &TxNode) -> f64 {
+    let operand_elements =
+        |k: usize| node.operands().get(k).and_then(|&c| egraph[c].data.ty.as_ref()).map_or(1.0, elements);
+    let result = || egraph.lookup(node.clone()).and_then(|id| egraph[id].data.ty.as_ref()).map(elements);
+    let out = result().unwrap_or_else(|| (0..node.operands().len()).map(operand_elements).fold(1.0, f64::max));
+    // Memory traffic in elements: what a non-fused op reads and writes.
+    let traffic = || (0..node.operands().len()).map(operand_elements).sum::<f64>() + out;
+    match &node.head {
+        Head::Leaf(_) | Head::Const(..) | Head::Attr(_) => 0.0,
+        Head::Unary(op) => unary_weight(*op) * out,
+        Head::Binary(op) => binary_weight(*op) * out,
+        Head::Where | Head::Cast => out,
+        // Free at run time, but not free: removing it is better.
+        Head::StopGradient => 0.1 * out,
+        Head::Reduce(op) => {
+            let weight = match op {
+                ReduceOp::Sum | ReduceOp::Mean | ReduceOp::Max | ReduceOp::Min => 1.0,
+                ReduceOp::LogSumExp => 6.0,
+            };
+            weight * operand_elements(0) + out
+        }
+        Head::ArgMax => operand_elements(0) + out,
+        Head::Softmax | Head::LogSoftmax => 7.0 * out,
+        Head::MatMul => {
+            // 2 m k n flops, at several per cycle, plus the traffic.
+            let flops = match (node.operands().first(), node.operands().get(1)) {
+                (Some(&a), Some(&b)) => match (egraph[a].data.ty.as_ref(), egraph[b].data.ty.as_ref()) {
+                    (Some(ta), Some(tb)) => {
+                        let k = ta.shape.dims().last().map_or(1.0, |d| d.known().map_or(SYMBOLIC_DIM, |n| n as f64));
+                        let _ = tb;
+                        2.0 * out * k
+                    }
+                    _ => out,
+                },
+                _ => out,
+            };
+            0.25 * flops + traffic()
+        }
+        Head::Reshape => 0.5 * out,
+        Head::Transpose | Head::Broadcast | Head::Slice | Head::Unslice | Head::Concat | Head::OneHot => traffic(),
+    }
+}
+
+/// Node cost plus operand costs; ill-typed e-nodes are never chosen.
+pub struct TxCost<'a> {
+    pub egraph: &'a TxGraph,
+}
+
+impl CostFunction<TxNode> for TxCost<'_> {
+    type Cost = f64;
+
+    fn cost<C>(&mut self, enode: &TxNode, mut costs: C) -> f64
+    where
+        C: FnMut(Id) -> f64,
+    {
+        let well_typed = matches!(enode.head, Head::Attr(_))
+            || self.egraph.lookup(enode.clone()).is_some_and(|id| self.egraph[id].data.ty.is_some());
+        if !well_typed {
+            return f64::INFINITY;
+        }
+        let own = node_cost(self.egraph, enode);
+        enode.fold(own, |sum, id| sum + costs(id))
+    }
+}

@@ -1,0 +1,7 @@
+//! The canonicalize family.
+
+use super::{TxRewrite, rule};
+
+pub fn rules() -> Vec<TxRewrite> {
+    vec![]
+}
