@@ -99,7 +99,13 @@ impl GraphBuilder {
 
 /// Starts compiling the graph of `builder` into a callable [`Function`].
 pub fn function(builder: &GraphBuilder) -> FunctionBuilder {
-    FunctionBuilder { builder: builder.clone(), inputs: None, outputs: Vec::new(), updates: Vec::new() }
+    FunctionBuilder {
+        builder: builder.clone(),
+        inputs: None,
+        outputs: Vec::new(),
+        updates: Vec::new(),
+        level: tx_opt::Level::O2,
+    }
 }
 
 /// Chooses the inputs, outputs and updates of a [`Function`].
@@ -109,6 +115,7 @@ pub struct FunctionBuilder {
     inputs: Option<Vec<Var>>,
     outputs: Vec<Var>,
     updates: Vec<(Var, Var)>,
+    level: tx_opt::Level,
 }
 
 impl FunctionBuilder {
@@ -127,6 +134,13 @@ impl FunctionBuilder {
     /// `(parameter, next value)` pairs, applied after each call.
     pub fn updates<'v>(mut self, updates: impl IntoIterator<Item = (&'v Var, &'v Var)>) -> FunctionBuilder {
         self.updates.extend(updates.into_iter().map(|(p, v)| (p.clone(), v.clone())));
+        self
+    }
+
+    /// How hard to optimize the function's graph (default
+    /// [`Level::O2`](tx_opt::Level::O2); `Level::O0` runs it as built).
+    pub fn opt_level(mut self, level: tx_opt::Level) -> FunctionBuilder {
+        self.level = level;
         self
     }
 
@@ -168,7 +182,7 @@ impl FunctionBuilder {
             }
             updates.push((target, value));
         }
-        Ok(Function::new(graph, inputs, outputs, updates))
+        Function::new(graph, inputs, outputs, updates, self.level)
     }
 }
 

@@ -24,8 +24,12 @@
 //! assert_eq!(out[0].shape(), &[4, 2]);
 //! ```
 //!
+//! Programs and functions are optimized when compiled, at `-O2` unless told
+//! otherwise: [`Program::with_opt_level`], [`FunctionBuilder::opt_level`].
+//!
 //! The crates behind this facade are re-exported as [`ir`] (the graph),
-//! [`syntax`] (the language) and [`interp`] (the reference interpreter).
+//! [`syntax`] (the language), [`interp`] (the reference interpreter) and
+//! [`opt`] (the optimizer).
 
 mod builder;
 
@@ -39,6 +43,8 @@ pub use tx_interp as interp;
 pub use tx_interp::EvalError;
 pub use tx_ir as ir;
 pub use tx_ir::{DType, Dim, Graph, Init, Model, NodeId, Shape, Type};
+pub use tx_opt as opt;
+pub use tx_opt::{Level, OptError};
 pub use tx_syntax as syntax;
 pub use tx_syntax::Diagnostic;
 pub use tx_tensor::Tensor;
@@ -54,6 +60,8 @@ pub enum Error {
     Eval(EvalError),
     /// A call with the wrong number of arguments, an unknown name, ...
     Call(String),
+    /// The optimizer failed: a bug in tx (`Level::O0` avoids the optimizer).
+    Optimize(OptError),
 }
 
 impl fmt::Display for Error {
@@ -62,6 +70,7 @@ impl fmt::Display for Error {
             Error::Compile { rendered, .. } => f.write_str(rendered.trim_end()),
             Error::Build(message) | Error::Call(message) => f.write_str(message),
             Error::Eval(e) => write!(f, "{e}"),
+            Error::Optimize(e) => write!(f, "{e}"),
         }
     }
 }
@@ -74,7 +83,14 @@ impl From<EvalError> for Error {
     }
 }
 
-/// Compiles `.tx` source (named `<source>` in messages).
+impl From<OptError> for Error {
+    fn from(e: OptError) -> Error {
+        Error::Optimize(e)
+    }
+}
+
+/// Compiles `.tx` source (named `<source>` in messages), optimized at
+/// [`Level::O2`].
 pub fn compile(source: &str) -> Result<Program, Error> {
     compile_named(source, "<source>")
 }
@@ -90,7 +106,7 @@ pub fn compile_file(path: impl AsRef<std::path::Path>) -> Result<Program, Error>
 fn compile_named(source: &str, name: &str) -> Result<Program, Error> {
     let compiled = tx_frontend::compile(source);
     match compiled.model {
-        Some(model) => Ok(Program::new(model)),
+        Some(model) => Program::new(model, Level::O2),
         None => {
             let rendered = tx_syntax::render_all(&compiled.diagnostics, name, source);
             Err(Error::Compile { diagnostics: compiled.diagnostics, rendered })
@@ -98,25 +114,66 @@ fn compile_named(source: &str, name: &str) -> Result<Program, Error> {
     }
 }
 
-/// A compiled `.tx` program with its parameter values.
+/// A compiled `.tx` program with its parameter values. What `run`
+/// evaluates (the outputs, the loss and the metrics) comes from the graph
+/// optimized at the program's level; layers from the graph as written.
 #[derive(Clone, Debug)]
 pub struct Program {
     model: Model,
     params: Vec<(String, Tensor)>,
+    optimized: tx_opt::Optimized,
+    level: Level,
+    /// The outputs, `loss` and the metrics, with their nodes in the
+    /// optimized graph.
+    targets: Vec<(String, NodeId)>,
 }
 
 impl Program {
-    fn new(model: Model) -> Program {
+    fn new(model: Model, level: Level) -> Result<Program, Error> {
         let params = tx_interp::init_params(&model.graph);
-        Program { model, params }
+        let mut names: Vec<(String, NodeId)> = model.graph.outputs().to_vec();
+        for (name, id) in model.loss.map(|l| ("loss".to_string(), l)).into_iter().chain(model.metrics.iter().cloned()) {
+            if !names.iter().any(|(n, _)| *n == name) {
+                names.push((name, id));
+            }
+        }
+        let roots: Vec<NodeId> = names.iter().map(|(_, id)| *id).collect();
+        let optimized = tx_opt::optimize(&model.graph, &roots, &tx_opt::OptConfig::new(level))?;
+        let targets = names.into_iter().map(|(n, _)| n).zip(optimized.roots.iter().copied()).collect();
+        Ok(Program { model, params, optimized, level, targets })
+    }
+
+    /// The same program optimized at `level` instead (parameter values are
+    /// kept): `tx::compile(source)?.with_opt_level(tx::Level::O0)?` runs the
+    /// graph as written.
+    pub fn with_opt_level(self, level: Level) -> Result<Program, Error> {
+        let params = self.params;
+        let mut program = Program::new(self.model, level)?;
+        program.params = params;
+        Ok(program)
+    }
+
+    pub fn opt_level(&self) -> Level {
+        self.level
     }
 
     pub fn model(&self) -> &Model {
         &self.model
     }
 
+    /// The graph as written.
     pub fn graph(&self) -> &Graph {
         &self.model.graph
+    }
+
+    /// The graph `run` evaluates: the program's graph optimized at its level.
+    pub fn optimized_graph(&self) -> &Graph {
+        &self.optimized.graph
+    }
+
+    /// What the optimizer did.
+    pub fn opt_report(&self) -> &tx_opt::Report {
+        &self.optimized.report
     }
 
     /// The names `run` evaluates: the declared outputs, or else `loss` and
@@ -133,8 +190,17 @@ impl Program {
         Ok(names.iter().map(|n| n.to_string()).zip(values).collect())
     }
 
-    /// Evaluates named values: outputs, `loss`, metrics, layers.
+    /// Evaluates named values: outputs, `loss`, metrics (on the optimized
+    /// graph), layers (on the graph as written, with everything else asked
+    /// for in the same call).
     pub fn evaluate(&self, inputs: &[(&str, Tensor)], names: &[&str]) -> Result<Vec<Tensor>, Error> {
+        let inputs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (*n, t)).collect();
+        let params: Vec<(&str, &Tensor)> = self.params.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let optimized: Option<Vec<NodeId>> =
+            names.iter().map(|name| self.targets.iter().find(|(n, _)| n == name).map(|(_, id)| *id)).collect();
+        if let Some(nodes) = optimized {
+            return Ok(tx_interp::evaluate(&self.optimized.graph, &inputs, &params, &nodes)?);
+        }
         let mut nodes = Vec::with_capacity(names.len());
         for name in names {
             let node = self
@@ -150,8 +216,6 @@ impl Program {
                 .ok_or_else(|| Error::Call(format!("the program has no output, metric or layer named `{name}`")))?;
             nodes.push(node);
         }
-        let inputs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (*n, t)).collect();
-        let params: Vec<(&str, &Tensor)> = self.params.iter().map(|(n, t)| (n.as_str(), t)).collect();
         Ok(tx_interp::evaluate(&self.model.graph, &inputs, &params, &nodes)?)
     }
 
@@ -181,21 +245,42 @@ fn set_param(graph: &Graph, params: &mut [(String, Tensor)], name: &str, value: 
 /// A graph compiled once and called many times, with shared state: Theano's
 /// `function(inputs, outputs, updates)`. Parameters persist between calls;
 /// after each call every update target takes its update's value, all of them
-/// computed from the values before the call.
+/// computed from the values before the call. The outputs and updates are
+/// computed by the graph optimized at the function's level (`-O2` unless
+/// [`FunctionBuilder::opt_level`] says otherwise).
 #[derive(Clone, Debug)]
 pub struct Function {
+    /// The graph as built.
     graph: Graph,
-    inputs: Vec<NodeId>,
+    /// The input names, in the order `call` takes their values.
+    inputs: Vec<String>,
+    optimized: tx_opt::Optimized,
+    /// The outputs in the optimized graph.
     outputs: Vec<NodeId>,
-    /// (index into `params`, the node computing its next value).
+    /// (index into `params`, the node computing its next value in the
+    /// optimized graph).
     updates: Vec<(usize, NodeId)>,
     params: Vec<(String, Tensor)>,
+    level: Level,
 }
 
 impl Function {
-    fn new(graph: Graph, inputs: Vec<NodeId>, outputs: Vec<NodeId>, updates: Vec<(NodeId, NodeId)>) -> Function {
+    fn new(
+        graph: Graph,
+        inputs: Vec<NodeId>,
+        outputs: Vec<NodeId>,
+        updates: Vec<(NodeId, NodeId)>,
+        level: Level,
+    ) -> Result<Function, Error> {
         let params = tx_interp::init_params(&graph);
-        let updates = updates
+        let inputs = inputs
+            .into_iter()
+            .filter_map(|id| match &graph.node(id).op {
+                tx_ir::Op::Input { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        let updates: Vec<(usize, NodeId)> = updates
             .into_iter()
             .filter_map(|(target, value)| {
                 let name = match &graph.node(target).op {
@@ -205,7 +290,13 @@ impl Function {
                 params.iter().position(|(n, _)| n == name).map(|i| (i, value))
             })
             .collect();
-        Function { graph, inputs, outputs, updates, params }
+        let mut roots = outputs;
+        roots.extend(updates.iter().map(|&(_, value)| value));
+        let optimized = tx_opt::optimize(&graph, &roots, &tx_opt::OptConfig::new(level))?;
+        let (outputs, values) = optimized.roots.split_at(roots.len() - updates.len());
+        let outputs = outputs.to_vec();
+        let updates = updates.iter().zip(values).map(|(&(index, _), &value)| (index, value)).collect();
+        Ok(Function { graph, inputs, optimized, outputs, updates, params, level })
     }
 
     /// Calls the function with one value per input (in the order given to
@@ -215,19 +306,11 @@ impl Function {
         if inputs.len() != self.inputs.len() {
             return Err(Error::Call(format!("the function takes {} inputs, got {}", self.inputs.len(), inputs.len())));
         }
-        let named: Vec<(&str, &Tensor)> = self
-            .inputs
-            .iter()
-            .zip(inputs)
-            .map(|(&id, t)| match &self.graph.node(id).op {
-                tx_ir::Op::Input { name, .. } => (name.as_str(), t),
-                _ => unreachable!("function inputs are input nodes, checked at compile"),
-            })
-            .collect();
+        let named: Vec<(&str, &Tensor)> = self.inputs.iter().map(String::as_str).zip(inputs).collect();
         let params: Vec<(&str, &Tensor)> = self.params.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let mut nodes = self.outputs.clone();
         nodes.extend(self.updates.iter().map(|&(_, value)| value));
-        let mut values = tx_interp::evaluate(&self.graph, &named, &params, &nodes)?;
+        let mut values = tx_interp::evaluate(&self.optimized.graph, &named, &params, &nodes)?;
         let new_values = values.split_off(self.outputs.len());
         for (&(index, _), value) in self.updates.iter().zip(new_values) {
             self.params[index].1 = value;
@@ -235,8 +318,23 @@ impl Function {
         Ok(values)
     }
 
+    /// The graph as built.
     pub fn graph(&self) -> &Graph {
         &self.graph
+    }
+
+    /// The graph `call` evaluates: the outputs and updates, optimized.
+    pub fn optimized_graph(&self) -> &Graph {
+        &self.optimized.graph
+    }
+
+    /// What the optimizer did.
+    pub fn opt_report(&self) -> &tx_opt::Report {
+        &self.optimized.report
+    }
+
+    pub fn opt_level(&self) -> Level {
+        self.level
     }
 
     pub fn param(&self, name: &str) -> Option<&Tensor> {

@@ -60,7 +60,15 @@ fn f32_vector(values: &[f64]) -> Vec<u8> {
 
 #[test]
 fn help_and_version_exit_0() {
-    for args in [&["--help"][..], &["check", "--help"], &["run", "--help"], &["graph", "--help"], &["help", "run"]] {
+    for args in [
+        &["--help"][..],
+        &["check", "--help"],
+        &["run", "--help"],
+        &["graph", "--help"],
+        &["opt", "--help"],
+        &["compare", "--help"],
+        &["help", "run"],
+    ] {
         check(&[], args, Expect { code: 0, stdout: &["Usage: tx"], stderr: &[] });
     }
     check(&[], &["--version"], Expect { code: 0, stdout: &["tx "], stderr: &[] });
@@ -423,10 +431,12 @@ fn run_with_closed(closed: Closed, args: &[&str], dir: &std::path::Path) -> Outc
 fn a_closed_stdout_does_not_make_tx_panic() {
     let dir = ScratchDir::new("cli-closed-stdout");
     dir.write("outer.tx", "input a : f32[N]\noutput outer = reshape(a, [N, 1]) * reshape(a, [1, N])\n");
-    let commands: [&[&str]; 5] = [
+    let commands: [&[&str]; 7] = [
         &["run", "outer.tx", "--random-inputs", "0", "--dim", "N=300", "--json"],
         &["run", "outer.tx", "--random-inputs", "0", "--dim", "N=300"],
         &["graph", "outer.tx", "--format", "dot"],
+        &["opt", "outer.tx", "--format", "dot"],
+        &["compare", "outer.tx", "--random-inputs", "0"],
         &["check", "outer.tx", "--emit", "graph"],
         &["run", "--help"],
     ];

@@ -80,3 +80,44 @@ fn gradient_descent_trains_a_softmax_classifier_on_digits() {
     let fresh = tx::function(&g).outputs([&loss]).compile().unwrap();
     assert_eq!(fresh.param("b").unwrap(), &zeros);
 }
+
+/// Functions and programs are optimized at `-O2` unless told otherwise;
+/// `-O0` runs the graph as built. Both compute the same values here, and
+/// the stable form wins where the formula as built overflows.
+#[test]
+fn functions_and_programs_choose_their_optimization_level() {
+    let g = GraphBuilder::new();
+    let x = g.input("x", DType::F64, [Dim::sym("N")]);
+    let w = g.param("w", DType::F64, [], Init::Fill(0.5));
+    let naive = (&x * &w).sigmoid().log();
+    let cost = naive.sum(&[], false);
+    let dw = tx::grad(&cost, &[&w]);
+    let w_next = &w + &(&dw[0] * 0.1);
+    let input = Tensor::F64(ArrayD::from_shape_vec(IxDyn(&[3]), vec![-2000.0, 0.0, 3.0]).unwrap());
+    let mut results = Vec::new();
+    for level in [tx::Level::O0, tx::Level::O1, tx::Level::O2] {
+        let mut f = tx::function(&g).outputs([&naive]).updates([(&w, &w_next)]).opt_level(level).compile().unwrap();
+        assert_eq!(f.opt_level(), level);
+        let out = f.call(std::slice::from_ref(&input)).unwrap()[0].to_f64s();
+        results.push((level, out, scalar(f.param("w").unwrap()), f.opt_report().nodes_after));
+    }
+    let (_, plain, _, plain_nodes) = &results[0];
+    assert_eq!(plain[0], f64::NEG_INFINITY, "log(sigmoid(-1000)) underflows as built");
+    let (_, stable, _, nodes) = &results[2];
+    assert_eq!(stable[0], -1000.0, "-softplus(1000) once stabilized");
+    assert!(nodes <= plain_nodes, "{results:?}");
+    for (level, out, _, _) in &results {
+        for (a, b) in out.iter().zip(plain).skip(1) {
+            assert!((a - b).abs() <= 1e-12, "{level:?}: {out:?} against {plain:?}");
+        }
+    }
+
+    let source = "input x : f64[N]\noutput y = log(sigmoid(x))\n";
+    let program = tx::compile(source).unwrap();
+    assert_eq!(program.opt_level(), tx::Level::O2);
+    let x = Tensor::F64(ArrayD::from_shape_vec(IxDyn(&[1]), vec![-800.0]).unwrap());
+    assert_eq!(program.run(&[("x", x.clone())]).unwrap()[0].1.to_f64s(), vec![-800.0]);
+    let plain = program.with_opt_level(tx::Level::O0).unwrap();
+    assert_eq!(plain.optimized_graph().len(), plain.graph().len());
+    assert_eq!(plain.run(&[("x", x)]).unwrap()[0].1.to_f64s(), vec![f64::NEG_INFINITY]);
+}

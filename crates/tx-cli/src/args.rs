@@ -49,12 +49,40 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
         format: GraphFormat,
     },
+    /// Optimize a program's graph and show what the optimizer did.
+    ///
+    /// Prints the graph before and after, node and fused-kernel counts, the
+    /// rules that fired, the time of each phase and why saturation stopped.
+    Opt(OptArgs),
+    /// Compare the optimized graph with the graph as written, on the same
+    /// inputs.
+    ///
+    /// Runs the -O0 graph and the optimized graph on the reference
+    /// interpreter with the same inputs and parameter values (Theano's
+    /// DebugMode) and reports, per output, the largest absolute and relative
+    /// difference; exits 1 when a difference exceeds the tolerance.
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The .tx file.
     pub file: PathBuf,
+    #[command(flatten)]
+    pub bind: BindArgs,
+    #[command(flatten)]
+    pub opt: LevelArg,
+    /// Write each output as DIR/<name>.npy.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Print one JSON line with every output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where a program's inputs come from (`tx run`, `tx compare`).
+#[derive(Debug, clap::Args)]
+pub struct BindArgs {
     /// An input value from a .npy file: NAME=PATH.npy (repeatable).
     #[arg(long = "input", short = 'i', value_name = "NAME=PATH")]
     pub inputs: Vec<String>,
@@ -68,12 +96,97 @@ pub struct RunArgs {
     /// x_train, y_train, x_test, y_test (fixed split) and x, y (all rows).
     #[arg(long, value_name = "DATA")]
     pub data: Option<String>,
-    /// Write each output as DIR/<name>.npy.
-    #[arg(long, value_name = "DIR")]
-    pub output_dir: Option<PathBuf>,
-    /// Print one JSON line with every output.
+}
+
+/// The optimization level, `-O0`, `-O1` or `-O2` (the default).
+#[derive(Debug, clap::Args)]
+pub struct LevelArg {
+    /// Optimization level: 0 (none), 1 (the cheap rules, one family after
+    /// another), 2 (every rule to saturation, then fusion).
+    #[arg(short = 'O', value_enum, value_name = "LEVEL", default_value = "2")]
+    pub level: OptLevel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptLevel {
+    #[value(name = "0")]
+    O0,
+    #[value(name = "1")]
+    O1,
+    #[value(name = "2")]
+    O2,
+}
+
+impl OptLevel {
+    pub fn level(self) -> tx_opt::Level {
+        match self {
+            OptLevel::O0 => tx_opt::Level::O0,
+            OptLevel::O1 => tx_opt::Level::O1,
+            OptLevel::O2 => tx_opt::Level::O2,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OptArgs {
+    /// The .tx file.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub opt: LevelArg,
+    /// Optimize the whole training step instead: forward, backward and the
+    /// optimizer's update of every parameter and state (`next_NAME`).
+    #[arg(long)]
+    pub updates: bool,
+    /// With --updates: the learning rule (overrides the train block).
+    #[arg(long, value_name = "RULE", requires = "updates")]
+    pub rule: Option<String>,
+    /// text: one node per line; dot: Graphviz.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+    pub format: GraphFormat,
+    /// Show the chain of rewrites that makes this output (or `loss`, or a
+    /// metric) equal before and after optimization.
+    #[arg(long, value_name = "OUTPUT", conflicts_with = "json")]
+    pub explain: Option<String>,
+    /// Print one JSON line with the counts, the rules, the phases and the
+    /// stop reason (no graphs).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The .tx file.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub bind: BindArgs,
+    // The level compared with -O0.
+    #[command(flatten)]
+    pub opt: LevelArg,
+    /// Compare the whole training step instead: the loss, the metrics and
+    /// the next value of every parameter and optimizer state (`next_NAME`).
+    #[arg(long)]
+    pub updates: bool,
+    /// With --updates: the learning rule (overrides the train block).
+    #[arg(long, value_name = "RULE", requires = "updates")]
+    pub rule: Option<String>,
+    /// Relative tolerance (default 1e-3 for f32, 1e-7 for f64): an element
+    /// passes when |a - b| <= atol + rtol * |a|, with a the -O0 value.
+    #[arg(long, value_name = "RTOL", value_parser = tolerance)]
+    pub rtol: Option<f64>,
+    /// Absolute tolerance (default 1e-4 for f32, 1e-9 for f64).
+    #[arg(long, value_name = "ATOL", value_parser = tolerance)]
+    pub atol: Option<f64>,
+    /// Print one JSON line with the differences and the times.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A tolerance: a finite number, zero or more.
+fn tolerance(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err("expected a finite number, zero or more (such as 1e-5)".to_string()),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -112,6 +225,9 @@ pub struct TrainArgs {
     /// Print one JSON line at the end instead of the per-epoch lines.
     #[arg(long)]
     pub json: bool,
+    // The training step and the test-set graph are optimized at this level.
+    #[command(flatten)]
+    pub opt: LevelArg,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

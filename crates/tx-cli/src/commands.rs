@@ -6,12 +6,12 @@ use tx_ir::{DType, Model, NodeId};
 use tx_tensor::Tensor;
 
 use crate::Failure;
-use crate::args::{Cli, Command, Emit, GraphFormat, RunArgs};
+use crate::args::{BindArgs, Cli, Command, Emit, GraphFormat, RunArgs};
 use crate::format;
 
 /// Writes to stdout. A reader that went away (`tx run ... | head`) is not
 /// an error of ours: the rest of the output is dropped quietly.
-fn write_stdout(text: &str) {
+pub(crate) fn write_stdout(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
@@ -42,7 +42,21 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let model = compile(&source)?;
             crate::train::train(&args, &model, &source)
         }
+        Command::Opt(args) => crate::opt::opt(&args),
+        Command::Compare(args) => crate::compare::compare(&args),
     }
+}
+
+/// Optimizes `graph` for its outputs and `roots` at `level`. The optimizer
+/// fails only through a bug in tx: the message says so, and how to avoid it.
+pub(crate) fn optimize(
+    graph: &tx_ir::Graph,
+    roots: &[NodeId],
+    level: tx_opt::Level,
+) -> Result<tx_opt::Optimized, Failure> {
+    tx_opt::optimize(graph, roots, &tx_opt::OptConfig::new(level)).map_err(|e| {
+        Failure::user(format!("error: {e}\nnote: `-O0` runs the program as written, without the optimizer"))
+    })
 }
 
 /// A source file read as text, with its name as shown in diagnostics.
@@ -155,25 +169,36 @@ fn graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
 /// graph with every update as an output `next_<name>`.
 fn update_graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
     let source = read_source(file)?;
-    let mut model = compile(&source)?;
+    let model = step_model(&compile(&source)?, None)?;
+    match format {
+        GraphFormat::Text => out!("{}", tx_ir::print_model(&model)),
+        GraphFormat::Dot => out!("{}", tx_ir::print_dot(&model.graph)),
+    }
+    Ok(())
+}
+
+/// The model whose graph is the training step of `model`'s `train` block
+/// (or the defaults), with the next value of every parameter and optimizer
+/// state as an output `next_<name>`; the loss and metrics are the model's.
+/// `rule` overrides the block's learning rule.
+pub(crate) fn step_model(model: &Model, rule: Option<&str>) -> Result<Model, Failure> {
+    let mut model = model.clone();
     let config = crate::train::config_of(&model)?;
-    let rule = crate::train::rule_of(&config.rule)?;
+    let rule = crate::train::rule_of(rule.unwrap_or(&config.rule))?;
     let run = tx_learn::RunShape { steps_per_epoch: 1, epochs: config.epochs };
     let step =
         tx_learn::build_step(&model, rule.as_ref(), &config.optimizer, &config.lr_schedule, config.weight_decay, run)
             .map_err(|e| Failure::user(format!("error: {e}")))?;
     model.graph = step.graph;
+    model.loss = Some(step.loss);
+    model.metrics = step.metrics;
     for (target, value) in &step.updates {
         if let tx_ir::Op::Param { name, .. } = &model.graph.node(*target).op {
             let name = format!("next_{name}");
             model.graph.add_output(&name, *value).map_err(|e| Failure::user(format!("error: {e}")))?;
         }
     }
-    match format {
-        GraphFormat::Text => out!("{}", tx_ir::print_model(&model)),
-        GraphFormat::Dot => out!("{}", tx_ir::print_dot(&model.graph)),
-    }
-    Ok(())
+    Ok(model)
 }
 
 /// The gradient of the loss with respect to parameters (by default every
@@ -219,14 +244,7 @@ fn gradient(file: &Path, wrt: &[String], format: GraphFormat) -> Result<(), Fail
 
 fn run_program(args: &RunArgs) -> Result<(), Failure> {
     // Usage is checked before any work, so that a typo costs nothing.
-    let given = parse_pairs(&args.inputs, "--input", "NAME=PATH.npy")?;
-    let dims = parse_pairs(&args.dims, "--dim", "NAME=SIZE")?
-        .into_iter()
-        .map(|(name, size)| match size.parse::<usize>() {
-            Ok(n) => Ok((name, n)),
-            Err(_) => Err(Failure::usage(format!("error: --dim {name}={size}: the size must be a whole number"))),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let flags = BindFlags::parse(&args.bind)?;
     let source = read_source(&args.file)?;
     let model = compile(&source)?;
     let graph = &model.graph;
@@ -237,103 +255,15 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
             source.name
         )));
     }
+    let values = flags.bind(&args.bind, graph, &source)?;
 
-    let declared: Vec<(String, tx_ir::Type)> = graph
-        .inputs()
-        .iter()
-        .filter_map(|&id| match &graph.node(id).op {
-            tx_ir::Op::Input { name, ty } => Some((name.clone(), ty.clone())),
-            _ => None,
-        })
-        .collect();
-    let mut values: Vec<(String, Tensor)> = Vec::new();
-    for (name, path) in &given {
-        if !declared.iter().any(|(n, _)| n == name) {
-            let names: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(Failure::usage(format!(
-                "error: --input {name}: `{}` has no input named `{name}` (its inputs: {})",
-                source.name,
-                if names.is_empty() { "none".to_string() } else { names.join(", ") }
-            )));
-        }
-        if values.iter().any(|(n, _)| n == name) {
-            return Err(Failure::usage(format!("error: --input {name} is given twice")));
-        }
-        let tensor = tx_data::npy::read_file(Path::new(path))
-            .map_err(|e| Failure::user(format!("error: --input {name}: {e}")))?;
-        values.push((name.clone(), tensor));
-    }
-    match &args.data {
-        Some(data) => bind_data(data, &declared, &mut values, true)?,
-        // The embedded digits split is the default data set: a program that
-        // declares its inputs by those names runs with no flags at all.
-        None if declared
-            .iter()
-            .any(|(n, _)| SPLIT_NAMES.contains(&n.as_str()) && !values.iter().any(|(v, _)| v == n))
-            && args.random_inputs.is_none() =>
-        {
-            crate::write_stderr(&format!(
-                "note: binding {} from the embedded digits data set (--data digits)\n",
-                split_names_declared(&declared)
-            ));
-            bind_data("digits", &declared, &mut values, false)?;
-        }
-        None => {}
-    }
-    if let Some(seed) = args.random_inputs {
-        // Sizes bound by the inputs given win over the default of 4.
-        let mut bound = tx_ir::Bindings::new();
-        for (name, tensor) in &values {
-            if let Some((_, ty)) = declared.iter().find(|(n, _)| n == name) {
-                let _ = bound.unify(&ty.shape, tensor.shape());
-            }
-        }
-        let mut dims: Vec<(&str, usize)> = dims.iter().map(|(n, s)| (n.as_str(), *s)).collect();
-        for (name, size) in bound.iter() {
-            if !dims.iter().any(|(n, _)| *n == name) {
-                dims.push((name, size));
-            }
-        }
-        // The sizes come from the command line: check them before allocating.
-        for (name, ty) in &declared {
-            let sizes: Vec<usize> = ty
-                .shape
-                .0
-                .iter()
-                .map(|d| match d {
-                    tx_ir::Dim::Known(n) => *n,
-                    tx_ir::Dim::Sym(s) => dims.iter().find(|(n, _)| n == s).map_or(4, |&(_, v)| v),
-                })
-                .collect();
-            if let Err(why) = tx_ir::check_tensor_size(ty.dtype, &sizes) {
-                return Err(Failure::usage(format!("error: --random-inputs: input `{name}`: {why}")));
-            }
-        }
-        let random = tx_interp::random_inputs(graph, seed, &dims)
-            .map_err(|why| Failure::usage(format!("error: --random-inputs: {why}")))?;
-        for (name, tensor) in random {
-            if !values.iter().any(|(n, _)| *n == name) {
-                values.push((name, tensor));
-            }
-        }
-    }
-    let missing: Vec<&str> =
-        declared.iter().map(|(n, _)| n.as_str()).filter(|n| !values.iter().any(|(v, _)| v == n)).collect();
-    if !missing.is_empty() {
-        let hint = missing.iter().map(|n| format!("--input {n}=PATH.npy")).collect::<Vec<_>>().join(" ");
-        return Err(Failure::usage(format!(
-            "error: missing input{} {}: give {hint}, or --random-inputs SEED",
-            if missing.len() == 1 { "" } else { "s" },
-            missing.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-        )));
-    }
-
+    let nodes: Vec<NodeId> = targets.iter().map(|(_, id)| *id).collect();
+    let optimized = optimize(graph, &nodes, args.opt.level.level())?;
     let inputs: Vec<(&str, &Tensor)> = values.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let params = tx_interp::init_params(graph);
     let params: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    let nodes: Vec<NodeId> = targets.iter().map(|(_, id)| *id).collect();
-    let results =
-        tx_interp::evaluate(graph, &inputs, &params, &nodes).map_err(|e| runtime_failure(&e, graph, &source))?;
+    let results = tx_interp::evaluate(&optimized.graph, &inputs, &params, &optimized.roots)
+        .map_err(|e| runtime_failure(&e, &optimized.graph, &source))?;
     let results: Vec<(String, Tensor)> = targets.into_iter().map(|(n, _)| n).zip(results).collect();
 
     if let Some(dir) = &args.output_dir {
@@ -353,9 +283,131 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The `--input` and `--dim` flags, read before any work so that a typo
+/// costs nothing.
+pub(crate) struct BindFlags {
+    given: Vec<(String, String)>,
+    dims: Vec<(String, usize)>,
+}
+
+impl BindFlags {
+    pub(crate) fn parse(args: &BindArgs) -> Result<BindFlags, Failure> {
+        let given = parse_pairs(&args.inputs, "--input", "NAME=PATH.npy")?;
+        let dims = parse_pairs(&args.dims, "--dim", "NAME=SIZE")?
+            .into_iter()
+            .map(|(name, size)| match size.parse::<usize>() {
+                Ok(n) => Ok((name, n)),
+                Err(_) => Err(Failure::usage(format!("error: --dim {name}={size}: the size must be a whole number"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BindFlags { given, dims })
+    }
+
+    /// A value for every input `graph` declares: from `--input` files, a
+    /// data set, or `--random-inputs`; a missing one is a usage error
+    /// naming it.
+    pub(crate) fn bind(
+        &self,
+        args: &BindArgs,
+        graph: &tx_ir::Graph,
+        source: &Source,
+    ) -> Result<Vec<(String, Tensor)>, Failure> {
+        let declared: Vec<(String, tx_ir::Type)> = graph
+            .inputs()
+            .iter()
+            .filter_map(|&id| match &graph.node(id).op {
+                tx_ir::Op::Input { name, ty } => Some((name.clone(), ty.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut values: Vec<(String, Tensor)> = Vec::new();
+        for (name, path) in &self.given {
+            if !declared.iter().any(|(n, _)| n == name) {
+                let names: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(Failure::usage(format!(
+                    "error: --input {name}: `{}` has no input named `{name}` (its inputs: {})",
+                    source.name,
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                )));
+            }
+            if values.iter().any(|(n, _)| n == name) {
+                return Err(Failure::usage(format!("error: --input {name} is given twice")));
+            }
+            let tensor = tx_data::npy::read_file(Path::new(path))
+                .map_err(|e| Failure::user(format!("error: --input {name}: {e}")))?;
+            values.push((name.clone(), tensor));
+        }
+        match &args.data {
+            Some(data) => bind_data(data, &declared, &mut values, true)?,
+            // The embedded digits split is the default data set: a program that
+            // declares its inputs by those names runs with no flags at all.
+            None if declared
+                .iter()
+                .any(|(n, _)| SPLIT_NAMES.contains(&n.as_str()) && !values.iter().any(|(v, _)| v == n))
+                && args.random_inputs.is_none() =>
+            {
+                crate::write_stderr(&format!(
+                    "note: binding {} from the embedded digits data set (--data digits)\n",
+                    split_names_declared(&declared)
+                ));
+                bind_data("digits", &declared, &mut values, false)?;
+            }
+            None => {}
+        }
+        if let Some(seed) = args.random_inputs {
+            // Sizes bound by the inputs given win over the default of 4.
+            let mut bound = tx_ir::Bindings::new();
+            for (name, tensor) in &values {
+                if let Some((_, ty)) = declared.iter().find(|(n, _)| n == name) {
+                    let _ = bound.unify(&ty.shape, tensor.shape());
+                }
+            }
+            let mut dims: Vec<(&str, usize)> = self.dims.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+            for (name, size) in bound.iter() {
+                if !dims.iter().any(|(n, _)| *n == name) {
+                    dims.push((name, size));
+                }
+            }
+            // The sizes come from the command line: check them before allocating.
+            for (name, ty) in &declared {
+                let sizes: Vec<usize> = ty
+                    .shape
+                    .0
+                    .iter()
+                    .map(|d| match d {
+                        tx_ir::Dim::Known(n) => *n,
+                        tx_ir::Dim::Sym(s) => dims.iter().find(|(n, _)| n == s).map_or(4, |&(_, v)| v),
+                    })
+                    .collect();
+                if let Err(why) = tx_ir::check_tensor_size(ty.dtype, &sizes) {
+                    return Err(Failure::usage(format!("error: --random-inputs: input `{name}`: {why}")));
+                }
+            }
+            let random = tx_interp::random_inputs(graph, seed, &dims)
+                .map_err(|why| Failure::usage(format!("error: --random-inputs: {why}")))?;
+            for (name, tensor) in random {
+                if !values.iter().any(|(n, _)| *n == name) {
+                    values.push((name, tensor));
+                }
+            }
+        }
+        let missing: Vec<&str> =
+            declared.iter().map(|(n, _)| n.as_str()).filter(|n| !values.iter().any(|(v, _)| v == n)).collect();
+        if !missing.is_empty() {
+            let hint = missing.iter().map(|n| format!("--input {n}=PATH.npy")).collect::<Vec<_>>().join(" ");
+            return Err(Failure::usage(format!(
+                "error: missing input{} {}: give {hint}, or --random-inputs SEED",
+                if missing.len() == 1 { "" } else { "s" },
+                missing.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(values)
+    }
+}
+
 /// An evaluation error; one raised by a node is shown at the expression
 /// that made the node.
-fn runtime_failure(error: &tx_interp::EvalError, graph: &tx_ir::Graph, source: &Source) -> Failure {
+pub(crate) fn runtime_failure(error: &tx_interp::EvalError, graph: &tx_ir::Graph, source: &Source) -> Failure {
     if let tx_interp::EvalError::Runtime { node, message } = error
         && let Some(origin) = graph.origin(*node)
     {

@@ -197,7 +197,25 @@ fn json_float(v: f64, shortest: String) -> String {
     if v.is_finite() { shortest } else { "null".to_string() }
 }
 
-fn json_string(s: &str) -> String {
+/// A number for JSON: the shortest text that reads back, `null` for NaN
+/// and the infinities.
+pub(crate) fn json_number(v: f64) -> String {
+    json_float(v, format!("{v:?}"))
+}
+
+/// A JSON object of numbers, keys in the order given.
+pub(crate) fn json_object<'a>(entries: impl IntoIterator<Item = (&'a str, String)>) -> String {
+    let members: Vec<String> = entries.into_iter().map(|(k, v)| format!("{}: {v}", json_string(k))).collect();
+    format!("{{{}}}", members.join(", "))
+}
+
+/// A duration for people: milliseconds below a second.
+pub(crate) fn duration(d: std::time::Duration) -> String {
+    let seconds = d.as_secs_f64();
+    if seconds < 1.0 { format!("{:.3} ms", seconds * 1e3) } else { format!("{seconds:.3} s") }
+}
+
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {

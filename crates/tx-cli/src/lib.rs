@@ -8,7 +8,9 @@
 
 mod args;
 mod commands;
+mod compare;
 mod format;
+mod opt;
 mod plot;
 mod train;
 

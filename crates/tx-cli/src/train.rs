@@ -48,6 +48,16 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
             .map_err(|e| Failure::user(format!("error: {e}")))?;
     let mut params = tx_interp::init_params(&step.graph);
     let accuracy = model.metrics.iter().position(|(name, _)| name == "accuracy");
+    // The step and the test-set graph are optimized once, before the loop.
+    let level = args.opt.level.level();
+    let mut roots = vec![step.loss];
+    roots.extend(step.metrics.iter().map(|(_, id)| *id));
+    roots.extend(step.updates.iter().map(|(_, value)| *value));
+    let optimized = crate::commands::optimize(&step.graph, &roots, level)?;
+    let test_graph = match accuracy {
+        Some(i) => Some(crate::commands::optimize(&model.graph, &[model.metrics[i].1], level)?),
+        None => None,
+    };
     let x_dtype = input_dtype(model, &x_name);
     let mut history: Vec<Epoch> = Vec::new();
     if let Some(path) = &args.resume {
@@ -77,18 +87,23 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
             }
             let batch = split.train.select(rows);
             let (x, y) = tensors(&batch, x_dtype);
-            let mut nodes = vec![step.loss];
-            nodes.extend(step.metrics.iter().map(|(_, id)| *id));
-            nodes.extend(step.updates.iter().map(|(_, value)| *value));
             let refs: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
             let inputs = [(x_name.as_str(), &x), (y_name.as_str(), &y)];
-            let values = tx_interp::evaluate(&step.graph, &inputs, &refs, &nodes)
+            let values = tx_interp::evaluate(&optimized.graph, &inputs, &refs, &optimized.roots)
                 .map_err(|e| Failure::user(format!("error: training step {steps}: {e}")))?;
             let batch_loss = scalar(&values[0]);
             if !batch_loss.is_finite() {
                 let mut message = format!("error: the loss is {batch_loss} at epoch {}, step {steps}\n", epoch + 1);
-                if let Some((id, origin)) = first_non_finite(&step.graph, &inputs, &refs, loss) {
-                    let node = step.graph.node(id);
+                // The graph as written names the primitive op at fault; the
+                // optimized one only when the graph as written stays finite.
+                let culprit = first_non_finite(&step.graph, &inputs, &refs, loss)
+                    .map(|found| (&step.graph, found))
+                    .or_else(|| {
+                        first_non_finite(&optimized.graph, &inputs, &refs, optimized.roots[0])
+                            .map(|found| (&optimized.graph, found))
+                    });
+                if let Some((graph, (id, origin))) = culprit {
+                    let node = graph.node(id);
                     let text =
                         format!("`{}` ({}) is the first to produce a NaN or an infinity", node.op.name(), node.ty);
                     message.push_str(&match origin {
@@ -115,9 +130,9 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
             }
             steps += 1;
         }
-        let test_accuracy = match accuracy {
-            Some(i) => {
-                Some(evaluate_metric(model, &params, &split.test, (&x_name, &y_name), model.metrics[i].1, x_dtype)?)
+        let test_accuracy = match &test_graph {
+            Some(test) => {
+                Some(evaluate_metric(&test.graph, &params, &split.test, (&x_name, &y_name), test.roots[0], x_dtype)?)
             }
             None => None,
         };
@@ -353,7 +368,7 @@ fn shuffled(n: usize, rng: &mut Rng) -> Vec<usize> {
 /// A metric of the forward graph over a whole data set, in batches,
 /// weighted by batch size.
 fn evaluate_metric(
-    model: &Model,
+    graph: &tx_ir::Graph,
     params: &[(String, Tensor)],
     data: &Dataset,
     (x_name, y_name): (&str, &str),
@@ -365,7 +380,7 @@ fn evaluate_metric(
     for start in (0..data.len()).step_by(EVAL_BATCH) {
         let rows: Vec<usize> = (start..(start + EVAL_BATCH).min(data.len())).collect();
         let (x, y) = tensors(&data.select(&rows), x_dtype);
-        let value = tx_interp::evaluate(&model.graph, &[(x_name, &x), (y_name, &y)], &refs, &[metric])
+        let value = tx_interp::evaluate(graph, &[(x_name, &x), (y_name, &y)], &refs, &[metric])
             .map_err(|e| Failure::user(format!("error: evaluating the test set: {e}")))?;
         total += scalar(&value[0]) * rows.len() as f64;
     }

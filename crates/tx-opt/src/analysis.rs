@@ -176,6 +176,11 @@ impl Analysis<TxNode> for TxAnalysis {
     fn modify(egraph: &mut TxGraph, id: Id) {
         let data = &egraph[id].data;
         let (Some(value), Some(ty)) = (data.constant, data.ty.clone()) else { return };
+        if egraph[id].nodes.iter().any(|n| matches!(n.head, Head::Const(..))) {
+            // Already a constant as written (an f32 `0.9` stays as written,
+            // not as the f64 of its rounded value).
+            return;
+        }
         let scalar = egraph.add(TxNode::new(Head::Const(value, ty.dtype), vec![]));
         let folded = if ty.rank() == 0 {
             scalar

@@ -43,7 +43,8 @@ impl fmt::Display for Attr {
             Attr::DType(dtype) => Op::Cast { dtype: *dtype },
         };
         let text = op.attributes();
-        f.write_str(text.trim_start_matches('[').trim_end_matches(']'))
+        let inner = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(&text);
+        f.write_str(inner)
     }
 }
 

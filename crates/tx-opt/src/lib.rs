@@ -13,6 +13,7 @@
 pub mod analysis;
 pub mod convert;
 pub mod cost;
+pub mod explain;
 pub mod fusion;
 pub mod lang;
 pub mod rules;
@@ -24,6 +25,7 @@ use egg::{Extractor, Id, Runner, StopReason};
 use tx_ir::{Graph, NodeId};
 
 pub use analysis::{TxAnalysis, TxGraph};
+pub use explain::explain;
 pub use lang::{Attr, Head, TxNode};
 
 /// How hard to optimize.
