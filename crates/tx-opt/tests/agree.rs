@@ -25,24 +25,8 @@ enum Step {
     Where(usize, usize, usize),
 }
 
-const UNARY: [UnaryOp; 16] = [
-    UnaryOp::Neg,
-    UnaryOp::Abs,
-    UnaryOp::Exp,
-    UnaryOp::Log,
-    UnaryOp::Log1p,
-    UnaryOp::Expm1,
-    UnaryOp::Sqrt,
-    UnaryOp::Tanh,
-    UnaryOp::Sigmoid,
-    UnaryOp::Softplus,
-    UnaryOp::Relu,
-    UnaryOp::Sin,
-    UnaryOp::Cos,
-    UnaryOp::Sign,
-    UnaryOp::Square,
-    UnaryOp::Reciprocal,
-];
+/// Every float unary op: the op table's list, less `not` (the last).
+const UNARY: &[UnaryOp] = UnaryOp::ALL.split_last().expect("unary ops exist").1;
 const BINARY: [BinaryOp; 7] =
     [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Max, BinaryOp::Min];
 /// Constants that rewrites look for.
