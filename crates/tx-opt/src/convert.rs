@@ -114,7 +114,7 @@ pub fn from_egraph(
     egraph: &TxGraph,
     source: &Graph,
     roots: &[Id],
-    choose: impl Fn(Id) -> TxNode,
+    choose: impl Fn(Id) -> Option<TxNode>,
 ) -> Result<Rebuilt, OptError> {
     let internal = |message: String| OptError::Internal { message };
     let mut graph = Graph::new();
@@ -147,7 +147,7 @@ pub fn from_egraph(
             if built.contains_key(&class) {
                 continue;
             }
-            let node = choose(class);
+            let node = choose(class).ok_or_else(|| internal("a class has no well-typed e-node".to_string()))?;
             if !expanded {
                 stack.push((class, true));
                 for &child in node.operands().iter().rev() {

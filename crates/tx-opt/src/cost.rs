@@ -11,7 +11,6 @@
 //! weights that make this hold are noted where they are set; the
 //! stabilization tests in `tests/rules.rs` check the extracted form.
 
-use egg::{CostFunction, Id, Language};
 use tx_ir::{BinaryOp, Dim, ReduceOp, Type, UnaryOp};
 
 use crate::analysis::TxGraph;
@@ -69,10 +68,17 @@ pub fn binary_weight(op: BinaryOp) -> f64 {
 
 /// The cost of one e-node on its own (the extractor adds its operands').
 pub fn node_cost(egraph: &TxGraph, node: &TxNode) -> f64 {
+    let result = egraph.lookup(node.clone()).and_then(|id| egraph[id].data.ty.as_ref());
+    node_cost_in(egraph, node, result)
+}
+
+/// [`node_cost`] for an e-node of a class of type `result` (the extractor
+/// knows the class, so it need not look the node up).
+pub fn node_cost_in(egraph: &TxGraph, node: &TxNode, result: Option<&Type>) -> f64 {
     let operand_elements =
         |k: usize| node.operands().get(k).and_then(|&c| egraph[c].data.ty.as_ref()).map_or(1.0, elements);
-    let result = || egraph.lookup(node.clone()).and_then(|id| egraph[id].data.ty.as_ref()).map(elements);
-    let out = result().unwrap_or_else(|| (0..node.operands().len()).map(operand_elements).fold(1.0, f64::max));
+    let out =
+        result.map(elements).unwrap_or_else(|| (0..node.operands().len()).map(operand_elements).fold(1.0, f64::max));
     // Memory traffic in elements: what a non-fused op reads and writes.
     let traffic = || (0..node.operands().len()).map(operand_elements).sum::<f64>() + out;
     match &node.head {
@@ -115,30 +121,5 @@ pub fn node_cost(egraph: &TxGraph, node: &TxNode) -> f64 {
         // arithmetic op, so `x * 0` on i64 becomes the zeros it is.
         Head::Broadcast if node.operands().first().is_some_and(|&c| egraph[c].data.constant.is_some()) => 0.5 * out,
         Head::Transpose | Head::Broadcast | Head::Slice | Head::Unslice | Head::Concat | Head::OneHot => traffic(),
-    }
-}
-
-/// Node cost plus operand costs; ill-typed e-nodes are never chosen.
-pub struct TxCost<'a> {
-    pub egraph: &'a TxGraph,
-}
-
-impl CostFunction<TxNode> for TxCost<'_> {
-    type Cost = f64;
-
-    fn cost<C>(&mut self, enode: &TxNode, mut costs: C) -> f64
-    where
-        C: FnMut(Id) -> f64,
-    {
-        let well_typed = matches!(enode.head, Head::Attr(_))
-            || self.egraph.lookup(enode.clone()).is_some_and(|id| self.egraph[id].data.ty.is_some());
-        if !well_typed {
-            return f64::INFINITY;
-        }
-        let own = node_cost(self.egraph, enode);
-        // Tree costs count a shared operand once per use; on deep graphs
-        // with much sharing the sum could overflow, so it saturates below
-        // the infinity that marks an ill-typed e-node.
-        enode.fold(own, |sum, id| sum + costs(id)).min(f64::MAX)
     }
 }

@@ -2,11 +2,11 @@
 //! rewrites egg's explanations record, one line per rewrite, with the
 //! subterm before and after (long subterms shortened).
 
-use egg::{Extractor, FlatTerm};
+use egg::FlatTerm;
 use tx_ir::{Graph, Op};
 
 use crate::lang::{Head, TxNode};
-use crate::{OptConfig, OptError, Report, convert, cost, saturate};
+use crate::{OptConfig, OptError, Report, convert, extract, saturate};
 
 /// Subterms longer than this are shortened in the explanation.
 const TERM_CHARS: usize = 160;
@@ -25,7 +25,9 @@ pub fn explain(graph: &Graph, output: &str, config: &OptConfig) -> Result<String
     let (mut egraph, classes) = saturate(graph, &config, &mut report);
     let before = convert::to_recexpr(graph, node);
     let root = egraph.find(classes[node.index()]);
-    let (_, after) = Extractor::new(&egraph, cost::TxCost { egraph: &egraph }).find_best(root);
+    let after = extract::extract(&egraph)
+        .expr(&egraph, root)
+        .ok_or_else(|| internal(format!("output `{output}` has no well-typed form")))?;
     let leaves = egraph.analysis.leaves.clone();
     if before.to_string() == after.to_string() {
         return Ok(format!("output `{output}` is unchanged by the rewrites ({})\n", report.stop_reason));

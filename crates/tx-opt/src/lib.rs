@@ -14,6 +14,7 @@ pub mod analysis;
 pub mod convert;
 pub mod cost;
 pub mod explain;
+pub mod extract;
 pub mod fusion;
 pub mod lang;
 pub mod rules;
@@ -21,7 +22,7 @@ pub mod rules;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use egg::{Extractor, Id, Runner, StopReason};
+use egg::{Id, Runner, StopReason};
 use tx_ir::{Graph, NodeId};
 
 pub use analysis::{TxAnalysis, TxGraph};
@@ -135,9 +136,9 @@ pub fn optimize(graph: &Graph, roots: &[NodeId], config: &OptConfig) -> Result<O
     let start = Instant::now();
     let wanted: Vec<NodeId> = graph.outputs().iter().map(|(_, id)| *id).chain(roots.iter().copied()).collect();
     let wanted_classes: Vec<Id> = wanted.iter().map(|id| egraph.find(classes[id.index()])).collect();
-    let extractor = Extractor::new(&egraph, cost::TxCost { egraph: &egraph });
+    let extraction = extract::extract(&egraph);
     let rebuilt =
-        convert::from_egraph(&egraph, graph, &wanted_classes, |class| extractor.find_best_node(class).clone())?;
+        convert::from_egraph(&egraph, graph, &wanted_classes, |class| extraction.node(&egraph, class).cloned())?;
     let mut optimized = rebuilt.graph;
     for (id, _) in graph.nodes() {
         if let (Some(origin), Some(&new)) = (graph.origin(id), rebuilt.classes.get(&egraph.find(classes[id.index()]))) {
