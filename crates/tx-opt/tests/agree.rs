@@ -181,3 +181,27 @@ proptest! {
         check(&program, seed, Level::O1)?;
     }
 }
+
+/// A deep chain (every value used twice, so tree costs grow as 2^depth)
+/// optimizes without recursion or overflow, to the stable form.
+#[test]
+fn deep_chains_optimize() {
+    let mut g = Graph::new();
+    let mut x = g.input("x", Type::new(DType::F64, Shape::new([3usize]))).unwrap();
+    let one = g.add(Op::Constant { value: Scalar::Float(1.0), dtype: DType::F64 }, &[]).unwrap();
+    for _ in 0..1500 {
+        let e = g.add(Op::Unary(UnaryOp::Exp), &[x]).unwrap();
+        let p = g.add(Op::Binary(BinaryOp::Add), &[one, e]).unwrap();
+        let s = g.add(Op::Unary(UnaryOp::Log), &[p]).unwrap();
+        let t = g.add(Op::Unary(UnaryOp::Tanh), &[x]).unwrap();
+        x = g.add(Op::Binary(BinaryOp::Mul), &[s, t]).unwrap();
+    }
+    g.add_output("y", x).unwrap();
+    let optimized = optimize(&g, &[], &OptConfig::new(Level::O2)).unwrap();
+    tx_ir::verify(&optimized.graph).unwrap();
+    assert_eq!(optimized.report.rules.get("softplus-from-log"), Some(&1500), "{:?}", optimized.report.rules);
+    let x0 = Tensor::from_f64s(DType::F64, &[3], &[-0.7, 0.1, 1.3]).unwrap();
+    let x0 = vec![("x".to_string(), x0)];
+    let (before, after) = (outputs(&g, &x0), outputs(&optimized.graph, &x0));
+    agree(&before[0].1, &after[0].1).unwrap();
+}
