@@ -66,15 +66,9 @@ pub fn binary_weight(op: BinaryOp) -> f64 {
     }
 }
 
-/// The cost of one e-node on its own (the extractor adds its operands').
-pub fn node_cost(egraph: &TxGraph, node: &TxNode) -> f64 {
-    let result = egraph.lookup(node.clone()).and_then(|id| egraph[id].data.ty.as_ref());
-    node_cost_in(egraph, node, result)
-}
-
-/// [`node_cost`] for an e-node of a class of type `result` (the extractor
-/// knows the class, so it need not look the node up).
-pub fn node_cost_in(egraph: &TxGraph, node: &TxNode, result: Option<&Type>) -> f64 {
+/// The cost of one e-node of a class of type `result`, on its own (the
+/// extractor adds its operands').
+pub fn node_cost(egraph: &TxGraph, node: &TxNode, result: Option<&Type>) -> f64 {
     let operand_elements =
         |k: usize| node.operands().get(k).and_then(|&c| egraph[c].data.ty.as_ref()).map_or(1.0, elements);
     let out =

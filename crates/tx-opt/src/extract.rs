@@ -1,5 +1,5 @@
 //! Extraction: the cheapest e-node of every class, by tree cost (an e-node
-//! costs its own [`node_cost_in`] plus its operands' classes), computed
+//! costs its own [`node_cost`] plus its operands' classes), computed
 //! with a worklist: a class is revisited only when one of its children got
 //! cheaper, so a deep graph costs a few passes over its nodes, not one pass
 //! per level as a sweep over all classes until nothing changes would.
@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use egg::{Id, RecExpr};
 
 use crate::analysis::TxGraph;
-use crate::cost::node_cost_in;
+use crate::cost::node_cost;
 use crate::lang::{Head, TxNode};
 
 /// The chosen e-node and cost of every class that has one.
@@ -23,10 +23,6 @@ impl Extraction {
     /// The chosen e-node of `class` (any id of it).
     pub fn node(&self, egraph: &TxGraph, class: Id) -> Option<&TxNode> {
         self.best.get(&egraph.find(class)).map(|(_, node)| node)
-    }
-
-    pub fn cost(&self, egraph: &TxGraph, class: Id) -> Option<f64> {
-        self.best.get(&egraph.find(class)).map(|(cost, _)| *cost)
     }
 
     /// The chosen expression of `root`, each class once.
@@ -64,11 +60,7 @@ pub fn extract(egraph: &TxGraph) -> Extraction {
             .nodes
             .iter()
             .map(|n| {
-                if ty.is_none() && !matches!(n.head, Head::Attr(_)) {
-                    f64::INFINITY
-                } else {
-                    node_cost_in(egraph, n, ty)
-                }
+                if ty.is_none() && !matches!(n.head, Head::Attr(_)) { f64::INFINITY } else { node_cost(egraph, n, ty) }
             })
             .collect();
         own.insert(class.id, costs);

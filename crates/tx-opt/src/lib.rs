@@ -162,6 +162,10 @@ pub fn optimize(graph: &Graph, roots: &[NodeId], config: &OptConfig) -> Result<O
     report.nodes_after = live_nodes(&optimized, &new_roots);
     report.conflicts.clone_from(&egraph.analysis.conflicts);
     report.refused.clone_from(&egraph.analysis.refused);
+    if egraph.analysis.folded > 0 {
+        // Folding is done by the analysis, not a rule, but it fired too.
+        report.rules.insert("constant-folding".to_string(), egraph.analysis.folded);
+    }
     Ok(Optimized { graph: optimized, roots: new_roots, report })
 }
 
