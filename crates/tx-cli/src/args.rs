@@ -62,6 +62,11 @@ pub enum Command {
     /// DebugMode) and reports, per output, the largest absolute and relative
     /// difference; exits 1 when a difference exceeds the tolerance.
     Compare(CompareArgs),
+    /// Time the workloads of shared/bench/peers.py on the JIT.
+    ///
+    /// Prints one JSON line per result, in the form that
+    /// `peers.py --external tx="tx bench"` reads.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -44,6 +44,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Opt(args) => crate::opt::opt(&args),
         Command::Compare(args) => crate::compare::compare(&args),
+        Command::Bench(args) => crate::bench::bench(&args),
     }
 }
 

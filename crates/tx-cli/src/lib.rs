@@ -7,6 +7,7 @@
 //! always a bug.
 
 mod args;
+pub mod bench;
 mod commands;
 mod compare;
 mod format;

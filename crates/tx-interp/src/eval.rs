@@ -30,15 +30,7 @@ pub fn evaluate(
     params: &[(&str, &Tensor)],
     outputs: &[NodeId],
 ) -> Result<Vec<Tensor>, EvalError> {
-    if let Some(&missing) = outputs.iter().find(|id| id.index() >= graph.len()) {
-        let message = format!("the graph has no node {missing} (it has {} nodes)", graph.len());
-        return Err(EvalError::Runtime { node: missing, message });
-    }
-    let live = graph.reachable_from(outputs);
-    let mut given: Vec<Option<&Tensor>> = vec![None; graph.len()];
-    let bindings = bind_inputs(graph, inputs, &live, &mut given)?;
-    bind_params(graph, params, &live, &mut given)?;
-    let shapes = resolve_shapes(graph, &live, &bindings)?;
+    let Call { live, given, shapes } = bind_call(graph, inputs, params, outputs)?;
 
     // The last node that reads each value; outputs are kept to the end.
     let mut last_use: Vec<usize> = vec![0; graph.len()];
@@ -98,6 +90,36 @@ pub fn evaluate(
         results.push(value.into_owned());
     }
     Ok(results)
+}
+
+/// A call's arguments, checked and bound: which nodes the outputs need, the
+/// value given for each input and parameter node, and every needed node's
+/// concrete shape.
+pub struct Call<'a> {
+    pub live: Vec<bool>,
+    pub given: Vec<Option<&'a Tensor>>,
+    pub shapes: Vec<Vec<usize>>,
+}
+
+/// Checks a call's arguments exactly as [`evaluate`] does (the JIT calls
+/// this too, so both reject the same arguments with the same messages) and
+/// resolves the shape of every node `outputs` need.
+pub fn bind_call<'a>(
+    graph: &Graph,
+    inputs: &[(&str, &'a Tensor)],
+    params: &[(&str, &'a Tensor)],
+    outputs: &[NodeId],
+) -> Result<Call<'a>, EvalError> {
+    if let Some(&missing) = outputs.iter().find(|id| id.index() >= graph.len()) {
+        let message = format!("the graph has no node {missing} (it has {} nodes)", graph.len());
+        return Err(EvalError::Runtime { node: missing, message });
+    }
+    let live = graph.reachable_from(outputs);
+    let mut given: Vec<Option<&Tensor>> = vec![None; graph.len()];
+    let bindings = bind_inputs(graph, inputs, &live, &mut given)?;
+    bind_params(graph, params, &live, &mut given)?;
+    let shapes = resolve_shapes(graph, &live, &bindings)?;
+    Ok(Call { live, given, shapes })
 }
 
 /// Checks the given inputs against their declarations and binds their

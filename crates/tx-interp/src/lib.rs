@@ -26,7 +26,7 @@ mod movement;
 mod reduce;
 
 pub use error::EvalError;
-pub use eval::{eval_op, evaluate};
+pub use eval::{Call, bind_call, eval_op, evaluate};
 pub use init::{init_param, init_params, random_inputs};
 pub use tx_tensor::Tensor;
 

@@ -1,0 +1,232 @@
+//! tx-jit: the Cranelift JIT. It turns an (optimized) graph into an
+//! [`Executable`]: native kernels for elementwise groups, reductions and
+//! softmax, GEMM for matmuls (with the fused epilogue as a kernel over the
+//! product), views for data movement, and the interpreter for the few ops
+//! left (`argmax`, `concat`, `one_hot`, scatter of slices, i64 division).
+//!
+//! An executable plans each call's schedule and buffers for the shapes of
+//! its arguments and keeps the plan, so that calls with the same shapes
+//! reuse every buffer and allocate nothing. Arguments are checked exactly as
+//! the interpreter checks them ([`tx_interp::bind_call`]) before any kernel
+//! runs.
+//!
+//! **Architecture invariant:** this crate sees `tx-ir` graphs and
+//! `tx-tensor` values only (the interpreter is its oracle and its fallback
+//! for single ops); `unsafe` lives in `codegen.rs` (turning code into a
+//! function pointer) and `runtime.rs` (calling kernels on the plan's
+//! pointers), each block with its SAFETY argument.
+
+mod codegen;
+mod elementwise;
+mod math;
+mod plan;
+mod reduce;
+mod runtime;
+mod view;
+
+use std::fmt::Write;
+
+use tx_interp::{Call, EvalError, bind_call};
+use tx_ir::{Bindings, Graph, NodeId, Op};
+use tx_tensor::Tensor;
+
+use crate::codegen::Jit;
+use crate::plan::{Kernels, Plan};
+
+/// How an executable runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Threads for large kernels and GEMM (1: the calling thread only).
+    pub threads: usize,
+    /// Keep the Cranelift IR of every kernel, for [`Executable::clif`].
+    pub keep_clif: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { threads: 1, keep_clif: false }
+    }
+}
+
+/// A compiled function of a graph: call it with inputs and parameters by
+/// name, like [`tx_interp::evaluate`].
+pub struct Executable {
+    graph: Graph,
+    outputs: Vec<NodeId>,
+    kernels: Kernels,
+    plan: Option<Plan>,
+    pool: Option<rayon::ThreadPool>,
+}
+
+/// The outputs of the last call, borrowed from the executable's buffers
+/// (valid until the next call).
+pub struct Outputs<'a> {
+    plan: &'a mut Plan,
+}
+
+impl Outputs<'_> {
+    pub fn len(&self) -> usize {
+        self.plan.outputs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plan.outputs.is_empty()
+    }
+
+    pub fn get(&self, index: usize) -> Option<&Tensor> {
+        self.plan.outputs.get(index).map(|&buffer| &self.plan.buffers[buffer])
+    }
+
+    /// Exchanges output `index` with `value` (same type), without copying:
+    /// how parameters take their updated values in place.
+    pub fn swap(&mut self, index: usize, value: &mut Tensor) -> bool {
+        match self.plan.outputs.get(index) {
+            Some(&buffer) if self.plan.buffers[buffer].ty() == value.ty() => {
+                std::mem::swap(&mut self.plan.buffers[buffer], value);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Compiles the nodes `outputs` of `graph`. When every input's shape is
+/// known, the plan and all kernels are built now; otherwise at the first
+/// call (and again whenever the input shapes change).
+pub fn compile(graph: &Graph, outputs: &[NodeId], options: &Options) -> Result<Executable, EvalError> {
+    let internal = |message: String| EvalError::Runtime {
+        node: outputs.first().copied().unwrap_or(NodeId(0)),
+        message: format!("internal error in the JIT: {message}"),
+    };
+    let jit = Jit::new(options.keep_clif).map_err(internal)?;
+    let pool = if options.threads > 1 {
+        Some(rayon::ThreadPoolBuilder::new().num_threads(options.threads).build().map_err(|e| internal(e.to_string()))?)
+    } else {
+        None
+    };
+    let mut executable =
+        Executable { graph: graph.clone(), outputs: outputs.to_vec(), kernels: Kernels::new(jit), plan: None, pool };
+    if let Some(&missing) = outputs.iter().find(|id| id.index() >= graph.len()) {
+        let message = format!("the graph has no node {missing} (it has {} nodes)", graph.len());
+        return Err(EvalError::Runtime { node: missing, message });
+    }
+    // Plan now when no shape depends on the call.
+    let live = graph.reachable_from(outputs);
+    let static_shapes: Option<Vec<Vec<usize>>> = graph
+        .nodes()
+        .map(|(id, node)| if live[id.index()] { node.ty.shape.resolve(&Bindings::new()).ok() } else { Some(Vec::new()) })
+        .collect();
+    if let Some(shapes) = static_shapes {
+        let plan = plan::build(&executable.graph, outputs, &live, &shapes, &mut executable.kernels)
+            .map_err(|(node, message)| EvalError::Runtime { node, message })?;
+        executable.plan = Some(plan);
+    }
+    Ok(executable)
+}
+
+impl Executable {
+    /// Evaluates the outputs for these inputs and parameters (by name, as in
+    /// [`tx_interp::evaluate`]); returns copies of them.
+    pub fn run(&mut self, inputs: &[(&str, &Tensor)], params: &[(&str, &Tensor)]) -> Result<Vec<Tensor>, EvalError> {
+        let outputs = self.call(inputs, params)?;
+        Ok((0..outputs.len()).filter_map(|k| outputs.get(k).cloned()).collect())
+    }
+
+    /// Evaluates the outputs into the executable's own buffers and lends
+    /// them out until the next call.
+    pub fn call(&mut self, inputs: &[(&str, &Tensor)], params: &[(&str, &Tensor)]) -> Result<Outputs<'_>, EvalError> {
+        let Call { live, given, shapes } = bind_call(&self.graph, inputs, params, &self.outputs)?;
+        // Kernels read given tensors row-major: copy any other layout.
+        let copies: Vec<Option<Tensor>> = given
+            .iter()
+            .map(|t| match t {
+                Some(t) if !is_standard(t) => Some(standard(t)),
+                _ => None,
+            })
+            .collect();
+        let given: Vec<Option<&Tensor>> =
+            given.iter().zip(&copies).map(|(t, copy)| copy.as_ref().or(*t)).collect();
+        let fits = |plan: &Plan| plan.key.iter().all(|(node, shape)| shapes[*node] == *shape);
+        if !self.plan.as_ref().is_some_and(fits) {
+            let plan = plan::build(&self.graph, &self.outputs, &live, &shapes, &mut self.kernels)
+                .map_err(|(node, message)| EvalError::Runtime { node, message })?;
+            self.plan = Some(plan);
+        }
+        let Some(plan) = self.plan.as_mut() else {
+            return Err(EvalError::Runtime { node: NodeId(0), message: "internal error: no plan".to_string() });
+        };
+        runtime::execute(plan, &self.kernels.compiled, &given, self.pool.as_ref())
+            .map_err(|(node, message)| EvalError::Runtime { node, message })?;
+        Ok(Outputs { plan })
+    }
+
+    /// The Cranelift IR of every kernel compiled so far (when compiled with
+    /// [`Options::keep_clif`]).
+    pub fn clif(&self) -> String {
+        let mut text = String::new();
+        for (name, clif) in self.kernels.jit.clif.iter().flatten() {
+            let _ = writeln!(text, "; kernel {name}\n{clif}");
+        }
+        text
+    }
+
+    /// Kernels compiled so far.
+    pub fn kernel_count(&self) -> usize {
+        self.kernels.len()
+    }
+
+    /// Bytes of the current plan's buffers (its peak memory: buffers are
+    /// reused within a call and across calls).
+    pub fn peak_bytes(&self) -> usize {
+        self.plan.as_ref().map_or(0, |p| p.peak_bytes)
+    }
+
+    /// How the current plan runs each node: counts of kernel steps, GEMMs
+    /// and interpreter steps.
+    pub fn schedule_summary(&self) -> (usize, usize, usize) {
+        let Some(plan) = &self.plan else { return (0, 0, 0) };
+        let mut counts = (0, 0, 0);
+        for step in &plan.steps {
+            match step {
+                plan::Step::Nest(_) | plan::Step::Fill { .. } => counts.0 += 1,
+                plan::Step::Gemm { .. } => counts.1 += 1,
+                plan::Step::Host { .. } => counts.2 += 1,
+            }
+        }
+        counts
+    }
+
+    /// The ops that run on the interpreter in the current plan.
+    pub fn host_ops(&self) -> Vec<String> {
+        let Some(plan) = &self.plan else { return Vec::new() };
+        plan.steps
+            .iter()
+            .filter_map(|step| match step {
+                plan::Step::Host { op, .. } => Some(op_label(op)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn op_label(op: &Op) -> String {
+    op.name().to_string()
+}
+
+fn is_standard(tensor: &Tensor) -> bool {
+    match tensor {
+        Tensor::F32(a) => a.is_standard_layout(),
+        Tensor::F64(a) => a.is_standard_layout(),
+        Tensor::I64(a) => a.is_standard_layout(),
+        Tensor::Bool(a) => a.is_standard_layout(),
+    }
+}
+
+fn standard(tensor: &Tensor) -> Tensor {
+    match tensor {
+        Tensor::F32(a) => Tensor::F32(a.as_standard_layout().into_owned()),
+        Tensor::F64(a) => Tensor::F64(a.as_standard_layout().into_owned()),
+        Tensor::I64(a) => Tensor::I64(a.as_standard_layout().into_owned()),
+        Tensor::Bool(a) => Tensor::Bool(a.as_standard_layout().into_owned()),
+    }
+}

@@ -1,0 +1,343 @@
+//! Row kernels: one call reduces (or normalizes) one row of `len` elements
+//! along the innermost axes, after an elementwise prologue (the body of a
+//! fused reduce kernel). `sum`, `mean`, `max`, `min` and `logsumexp` write
+//! one element at `ptrs[operands]`; softmax and log-softmax write the whole
+//! row there.
+//!
+//! Reductions over outer axes do not come here: they are elementwise
+//! accumulations (`out = out + x[r]` for each reduced index `r`), built in
+//! `plan.rs` from the elementwise kernels.
+//!
+//! The vector variant keeps four vector accumulators (so that the adds do
+//! not wait on each other) and folds them, then the lanes, then a scalar
+//! tail. Floats accumulate in their own type.
+
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{InstBuilder, Type, Value, types};
+use cranelift_frontend::FunctionBuilder;
+use tx_ir::{BinaryOp, DType, ReduceOp};
+
+use crate::codegen::{self, Width, cl_type, constant, lane_count, size_of};
+use crate::elementwise::{Body, Class, emit_body};
+use crate::math;
+
+/// What a row kernel computes from the prologue's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum RowOp {
+    Reduce(ReduceOp),
+    Softmax,
+    LogSoftmax,
+}
+
+/// How the prologue's operands are read: in vectors (each operand
+/// contiguous or constant along the row), or one element at a time at the
+/// strides the runtime passes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Access {
+    Vector(Vec<Class>),
+    Strided,
+}
+
+/// Reads the prologue's value at element `i`.
+struct Reader<'a> {
+    body: &'a Body,
+    float: DType,
+    access: &'a Access,
+    bases: Vec<Value>,
+    steps: Vec<Value>,
+    constants: Vec<Option<(Value, Value)>>,
+}
+
+impl Reader<'_> {
+    fn value(&self, b: &mut FunctionBuilder, i: Value, width: Width) -> Result<Value, String> {
+        let n = self.body.operands.len();
+        let bytes = size_of(self.float);
+        let mut values = Vec::with_capacity(n);
+        for k in 0..n {
+            let value = match self.access {
+                Access::Vector(classes) => match (classes[k], self.constants[k]) {
+                    (Class::Constant, Some((scalar, vector))) => {
+                        if width == Width::Vector {
+                            vector
+                        } else {
+                            scalar
+                        }
+                    }
+                    _ => {
+                        let addr = codegen::address(b, self.bases[k], i, bytes);
+                        codegen::load(b, self.float, width, self.float, addr)
+                    }
+                },
+                Access::Strided => {
+                    let offset = b.ins().imul(i, self.steps[k]);
+                    let addr = b.ins().iadd(self.bases[k], offset);
+                    codegen::load(b, self.body.operands[k], Width::Scalar, self.float, addr)
+                }
+            };
+            values.push(value);
+        }
+        emit_body(b, self.body, width, self.float, &values)
+    }
+
+    fn vectors(&self) -> bool {
+        matches!(self.access, Access::Vector(_))
+    }
+}
+
+/// Emits a row kernel.
+pub(crate) fn row_kernel(
+    b: &mut FunctionBuilder,
+    body: &Body,
+    op: RowOp,
+    access: &Access,
+    [len, ptrs, strides]: [Value; 3],
+) -> Result<(), String> {
+    let float = body.result();
+    if !float.is_float() {
+        return Err(format!("the JIT's row kernels take floats, not {float}"));
+    }
+    let n = body.operands.len();
+    let bases: Vec<Value> = (0..=n).map(|k| codegen::load_word(b, ptrs, k)).collect();
+    let mut steps = Vec::new();
+    let mut constants = vec![None; n];
+    match access {
+        Access::Strided => {
+            for k in 0..=n {
+                let dtype = if k < n { body.operands[k] } else { float };
+                let stride = codegen::load_word(b, strides, k);
+                steps.push(b.ins().imul_imm_s(stride, size_of(dtype)));
+            }
+        }
+        Access::Vector(classes) => {
+            for k in 0..n {
+                if classes[k] == Class::Constant {
+                    let scalar = codegen::load(b, float, Width::Scalar, float, bases[k]);
+                    let vector = b.ins().splat(cl_type(float, Width::Vector, float), scalar);
+                    constants[k] = Some((scalar, vector));
+                }
+            }
+        }
+    }
+    let reader = Reader { body, float, access, bases: bases.clone(), steps: steps.clone(), constants };
+    let out = bases[n];
+    let scalar_ty = cl_type(float, Width::Scalar, float);
+
+    match op {
+        RowOp::Reduce(reduce) => {
+            let result = match reduce {
+                ReduceOp::Sum => fold(b, &reader, len, Combine::Add, None)?,
+                ReduceOp::Mean => {
+                    let sum = fold(b, &reader, len, Combine::Add, None)?;
+                    let count = b.ins().fcvt_from_sint(scalar_ty, len);
+                    b.ins().fdiv(sum, count)
+                }
+                ReduceOp::Max => fold(b, &reader, len, Combine::Max, None)?,
+                ReduceOp::Min => fold(b, &reader, len, Combine::Min, None)?,
+                ReduceOp::LogSumExp => {
+                    let max = fold(b, &reader, len, Combine::Max, None)?;
+                    let (finite, shift) = finite_or_zero(b, scalar_ty, max);
+                    let sum = fold(b, &reader, len, Combine::Add, Some(Shift { by: shift, store: None }))?;
+                    let log = math::log(b, scalar_ty, sum);
+                    let lse = b.ins().fadd(shift, log);
+                    b.ins().select(finite, lse, max)
+                }
+            };
+            codegen::store(b, result, out);
+        }
+        RowOp::Softmax | RowOp::LogSoftmax => {
+            let max = fold(b, &reader, len, Combine::Max, None)?;
+            let store = (op == RowOp::Softmax).then(|| (out, steps.get(n).copied()));
+            let sum = fold(b, &reader, len, Combine::Add, Some(Shift { by: max, store }))?;
+            let bytes = size_of(float);
+            let vectors = reader.vectors();
+            let zero = b.ins().iconst(types::I64, 0);
+            let out_step = steps.get(n).copied();
+            let address = |b: &mut FunctionBuilder, i: Value| match out_step {
+                Some(step) => {
+                    let offset = b.ins().imul(i, step);
+                    b.ins().iadd(out, offset)
+                }
+                None => codegen::address(b, out, i, bytes),
+            };
+            if op == RowOp::Softmax {
+                // out = e / sum, as a multiplication by 1/sum.
+                let unit = constant(b, scalar_ty, 1.0);
+                let one = b.ins().fdiv(unit, sum);
+                let scale = |b: &mut FunctionBuilder, i: Value, width: Width| {
+                    let addr = address(b, i);
+                    let e = codegen::load(b, float, width, float, addr);
+                    let factor = if width == Width::Vector {
+                        b.ins().splat(cl_type(float, width, float), one)
+                    } else {
+                        one
+                    };
+                    let value = b.ins().fmul(e, factor);
+                    codegen::store(b, value, addr);
+                    Ok(())
+                };
+                let rest = if vectors {
+                    codegen::counted_loop(b, zero, len, lane_count(float), &mut |b, i| scale(b, i, Width::Vector))?
+                } else {
+                    zero
+                };
+                codegen::counted_loop(b, rest, len, 1, &mut |b, i| scale(b, i, Width::Scalar))?;
+            } else {
+                // out = (x - max) - log(sum).
+                let log = math::log(b, scalar_ty, sum);
+                let write = |b: &mut FunctionBuilder, i: Value, width: Width| {
+                    let x = reader.value(b, i, width)?;
+                    let (m, l) = if width == Width::Vector {
+                        let ty = cl_type(float, width, float);
+                        (b.ins().splat(ty, max), b.ins().splat(ty, log))
+                    } else {
+                        (max, log)
+                    };
+                    let shifted = b.ins().fsub(x, m);
+                    let value = b.ins().fsub(shifted, l);
+                    let addr = address(b, i);
+                    codegen::store(b, value, addr);
+                    Ok(())
+                };
+                let rest = if vectors {
+                    codegen::counted_loop(b, zero, len, lane_count(float), &mut |b, i| write(b, i, Width::Vector))?
+                } else {
+                    zero
+                };
+                codegen::counted_loop(b, rest, len, 1, &mut |b, i| write(b, i, Width::Scalar))?;
+            }
+        }
+    }
+    codegen::ret(b);
+    Ok(())
+}
+
+/// `(finite, value or 0)`: logsumexp subtracts the maximum only when it is
+/// finite (an infinite or NaN maximum is the answer itself).
+fn finite_or_zero(b: &mut FunctionBuilder, ty: Type, x: Value) -> (Value, Value) {
+    let magnitude = b.ins().fabs(x);
+    let infinity = constant(b, ty, f64::INFINITY);
+    let finite = b.ins().fcmp(FloatCC::LessThan, magnitude, infinity);
+    let zero = constant(b, ty, 0.0);
+    (finite, b.ins().select(finite, x, zero))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Combine {
+    Add,
+    Max,
+    Min,
+}
+
+impl Combine {
+    fn identity(self) -> f64 {
+        match self {
+            Combine::Add => 0.0,
+            Combine::Max => f64::NEG_INFINITY,
+            Combine::Min => f64::INFINITY,
+        }
+    }
+
+    fn apply(self, b: &mut FunctionBuilder, ty: Type, acc: Value, x: Value) -> Value {
+        match self {
+            Combine::Add => b.ins().fadd(acc, x),
+            // `x` first: NaN in either gives NaN.
+            Combine::Max => math::float_binary(b, BinaryOp::Max, ty, x, acc).unwrap_or(x),
+            Combine::Min => math::float_binary(b, BinaryOp::Min, ty, x, acc).unwrap_or(x),
+        }
+    }
+}
+
+/// `exp(x - by)` in place of `x`, stored at `store` (the output row, with
+/// its byte step when strided) as it is computed.
+struct Shift {
+    by: Value,
+    store: Option<(Value, Option<Value>)>,
+}
+
+/// Folds the prologue's values over `0..len` with `combine`; returns a
+/// scalar.
+fn fold(
+    b: &mut FunctionBuilder,
+    reader: &Reader,
+    len: Value,
+    combine: Combine,
+    shift: Option<Shift>,
+) -> Result<Value, String> {
+    let float = reader.float;
+    let scalar_ty = cl_type(float, Width::Scalar, float);
+    let vector_ty = cl_type(float, Width::Vector, float);
+    let bytes = size_of(float);
+    let lanes = lane_count(float);
+    let shift_vector = shift.as_ref().map(|s| b.ins().splat(vector_ty, s.by));
+    let element = |b: &mut FunctionBuilder, i: Value, width: Width| -> Result<Value, String> {
+        let x = reader.value(b, i, width)?;
+        let Some(shift) = &shift else { return Ok(x) };
+        let (ty, by) = match width {
+            Width::Vector => (vector_ty, shift_vector.unwrap_or(shift.by)),
+            Width::Scalar => (scalar_ty, shift.by),
+        };
+        let shifted = b.ins().fsub(x, by);
+        let e = math::exp(b, ty, shifted);
+        if let Some((out, step)) = shift.store {
+            let addr = match step {
+                Some(step) => {
+                    let offset = b.ins().imul(i, step);
+                    b.ins().iadd(out, offset)
+                }
+                None => codegen::address(b, out, i, bytes),
+            };
+            codegen::store(b, e, addr);
+        }
+        Ok(e)
+    };
+
+    let zero = b.ins().iconst(types::I64, 0);
+    let scalar_acc = b.declare_var(scalar_ty);
+    let identity = constant(b, scalar_ty, combine.identity());
+    b.def_var(scalar_acc, identity);
+    let mut rest = zero;
+    if reader.vectors() {
+        const ACCUMULATORS: usize = 4;
+        let accs: Vec<_> = (0..ACCUMULATORS).map(|_| b.declare_var(vector_ty)).collect();
+        let identity = constant(b, vector_ty, combine.identity());
+        for &acc in &accs {
+            b.def_var(acc, identity);
+        }
+        let unrolled = codegen::counted_loop(b, zero, len, lanes * ACCUMULATORS as i64, &mut |b, i| {
+            for (u, &acc) in accs.iter().enumerate() {
+                let index = if u == 0 { i } else { b.ins().iadd_imm_s(i, u as i64 * lanes) };
+                let x = element(b, index, Width::Vector)?;
+                let current = b.use_var(acc);
+                let next = combine.apply(b, vector_ty, current, x);
+                b.def_var(acc, next);
+            }
+            Ok(())
+        })?;
+        rest = codegen::counted_loop(b, unrolled, len, lanes, &mut |b, i| {
+            let x = element(b, i, Width::Vector)?;
+            let current = b.use_var(accs[0]);
+            let next = combine.apply(b, vector_ty, current, x);
+            b.def_var(accs[0], next);
+            Ok(())
+        })?;
+        let mut total = b.use_var(accs[0]);
+        for &acc in &accs[1..] {
+            let other = b.use_var(acc);
+            total = combine.apply(b, vector_ty, total, other);
+        }
+        let mut scalar = b.use_var(scalar_acc);
+        for lane in 0..lanes {
+            let x = b.ins().extractlane(total, lane as u8);
+            scalar = combine.apply(b, scalar_ty, scalar, x);
+        }
+        b.def_var(scalar_acc, scalar);
+    }
+    codegen::counted_loop(b, rest, len, 1, &mut |b, i| {
+        let x = element(b, i, Width::Scalar)?;
+        let current = b.use_var(scalar_acc);
+        let next = combine.apply(b, scalar_ty, current, x);
+        b.def_var(scalar_acc, next);
+        Ok(())
+    })?;
+    Ok(b.use_var(scalar_acc))
+}
