@@ -83,6 +83,17 @@ pub struct RunArgs {
     /// Print one JSON line with every output.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub backend: BackendArg,
+    /// Also print an intermediate form: `clif`, the Cranelift IR of every
+    /// kernel the JIT compiled for this run (and its machine code).
+    #[arg(long, value_enum)]
+    pub emit: Option<RunEmit>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunEmit {
+    Clif,
 }
 
 /// Where a program's inputs come from (`tx run`, `tx compare`).
@@ -101,6 +112,21 @@ pub struct BindArgs {
     /// x_train, y_train, x_test, y_test (fixed split) and x, y (all rows).
     #[arg(long, value_name = "DATA")]
     pub data: Option<String>,
+}
+
+/// Which engine runs the graph.
+#[derive(Debug, clap::Args)]
+pub struct BackendArg {
+    /// jit: native kernels compiled with Cranelift (the default); interp:
+    /// the reference interpreter (the oracle, slow).
+    #[arg(long, value_enum, default_value = "jit")]
+    pub backend: Backend,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    Jit,
+    Interp,
 }
 
 /// The optimization level, `-O0`, `-O1` or `-O2` (the default).
@@ -184,6 +210,10 @@ pub struct CompareArgs {
     /// Print one JSON line with the differences and the times.
     #[arg(long)]
     pub json: bool,
+    /// The engine that runs the optimized graph (the -O0 graph always runs
+    /// on the interpreter, the oracle).
+    #[command(flatten)]
+    pub backend: BackendArg,
 }
 
 /// A tolerance: a finite number, zero or more.
@@ -230,6 +260,8 @@ pub struct TrainArgs {
     /// Print one JSON line at the end instead of the per-epoch lines.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub backend: BackendArg,
     // The training step and the test-set graph are optimized at this level.
     #[command(flatten)]
     pub opt: LevelArg,

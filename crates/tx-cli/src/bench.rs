@@ -134,7 +134,8 @@ pub fn prepare(name: &str, dtype: &str, threads: usize) -> Result<Case, String> 
     let text = source(name, dtype).ok_or(format!("no workload `{name}`"))?;
     let started = Instant::now();
     let compiled = tx_frontend::compile(&text);
-    let mut model = compiled.model.ok_or_else(|| format!("workload {name} does not compile: {:?}", compiled.diagnostics))?;
+    let mut model =
+        compiled.model.ok_or_else(|| format!("workload {name} does not compile: {:?}", compiled.diagnostics))?;
     let mut update_targets: Vec<(NodeId, NodeId)> = Vec::new();
     let mut roots: Vec<NodeId> = model.run_targets().iter().map(|(_, id)| *id).collect();
     if name == "mlp_step" {
@@ -249,7 +250,10 @@ pub fn bench(args: &BenchArgs) -> Result<(), Failure> {
     let names: Vec<&str> =
         if args.workload == "all" { WORKLOADS.to_vec() } else { args.workload.split(',').map(str::trim).collect() };
     if let Some(bad) = names.iter().find(|n| !WORKLOADS.contains(n)) {
-        return Err(Failure::usage(format!("error: --workload {bad}: expected one of {}, or all", WORKLOADS.join(", "))));
+        return Err(Failure::usage(format!(
+            "error: --workload {bad}: expected one of {}, or all",
+            WORKLOADS.join(", ")
+        )));
     }
     if args.threads == 0 {
         return Err(Failure::usage("error: --threads must be at least 1"));

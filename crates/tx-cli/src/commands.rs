@@ -60,6 +60,51 @@ pub(crate) fn optimize(
     })
 }
 
+/// The engine that runs an optimized graph: the JIT (its compiled function
+/// kept between calls, so a training loop compiles once) or the reference
+/// interpreter.
+pub(crate) enum Engine<'g> {
+    Interp(&'g tx_ir::Graph, Vec<NodeId>),
+    Jit(Box<tx_jit::Executable>),
+}
+
+impl<'g> Engine<'g> {
+    pub(crate) fn new(
+        backend: crate::args::Backend,
+        graph: &'g tx_ir::Graph,
+        roots: &[NodeId],
+        keep_clif: bool,
+    ) -> Result<Engine<'g>, tx_interp::EvalError> {
+        Ok(match backend {
+            crate::args::Backend::Interp => Engine::Interp(graph, roots.to_vec()),
+            crate::args::Backend::Jit => {
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let options = tx_jit::Options { threads, keep_clif };
+                Engine::Jit(Box::new(tx_jit::compile(graph, roots, &options)?))
+            }
+        })
+    }
+
+    pub(crate) fn run(
+        &mut self,
+        inputs: &[(&str, &Tensor)],
+        params: &[(&str, &Tensor)],
+    ) -> Result<Vec<Tensor>, tx_interp::EvalError> {
+        match self {
+            Engine::Interp(graph, roots) => tx_interp::evaluate(graph, inputs, params, roots),
+            Engine::Jit(exe) => exe.run(inputs, params),
+        }
+    }
+
+    /// The Cranelift IR of the compiled kernels (JIT only).
+    pub(crate) fn clif(&self) -> Option<String> {
+        match self {
+            Engine::Interp(..) => None,
+            Engine::Jit(exe) => Some(exe.clif()),
+        }
+    }
+}
+
 /// A source file read as text, with its name as shown in diagnostics.
 pub(crate) struct Source {
     pub(crate) name: String,
@@ -263,9 +308,18 @@ fn run_program(args: &RunArgs) -> Result<(), Failure> {
     let inputs: Vec<(&str, &Tensor)> = values.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let params = tx_interp::init_params(graph);
     let params: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    let results = tx_interp::evaluate(&optimized.graph, &inputs, &params, &optimized.roots)
-        .map_err(|e| runtime_failure(&e, &optimized.graph, &source))?;
+    let emit_clif = args.emit == Some(crate::args::RunEmit::Clif);
+    if emit_clif && args.backend.backend == crate::args::Backend::Interp {
+        return Err(Failure::usage("error: --emit clif needs --backend jit (the interpreter compiles nothing)"));
+    }
+    let failure = |e: tx_interp::EvalError| runtime_failure(&e, &optimized.graph, &source);
+    let mut engine =
+        Engine::new(args.backend.backend, &optimized.graph, &optimized.roots, emit_clif).map_err(failure)?;
+    let results = engine.run(&inputs, &params).map_err(failure)?;
     let results: Vec<(String, Tensor)> = targets.into_iter().map(|(n, _)| n).zip(results).collect();
+    if let Some(clif) = engine.clif().filter(|_| emit_clif) {
+        out!("{clif}");
+    }
 
     if let Some(dir) = &args.output_dir {
         write_outputs(dir, &results)?;

@@ -59,14 +59,20 @@ pub fn compare(args: &CompareArgs) -> Result<(), Failure> {
         tx_interp::evaluate(graph, &inputs, &params, &nodes).map_err(|e| runtime_failure(&e, graph, &source))?;
     let plain_time = start.elapsed();
     let start = Instant::now();
-    let fast = tx_interp::evaluate(&optimized.graph, &inputs, &params, &optimized.roots).map_err(|e| {
-        let failure = runtime_failure(&e, &optimized.graph, &source);
-        Failure::user(format!(
-            "error: the {} graph fails where the -O0 graph runs (a bug in tx's optimizer):\n{}",
-            level.name(),
-            failure.message
-        ))
-    })?;
+    let fast = crate::commands::Engine::new(args.backend.backend, &optimized.graph, &optimized.roots, false)
+        .and_then(|mut engine| engine.run(&inputs, &params))
+        .map_err(|e| {
+            let failure = runtime_failure(&e, &optimized.graph, &source);
+            Failure::user(format!(
+                "error: the {} graph fails on the {} where the -O0 graph runs on the interpreter (a bug in tx):\n{}",
+                level.name(),
+                match args.backend.backend {
+                    crate::args::Backend::Jit => "JIT",
+                    crate::args::Backend::Interp => "interpreter",
+                },
+                failure.message
+            ))
+        })?;
     let fast_time = start.elapsed();
 
     let diffs: Vec<Diff> = targets

@@ -64,6 +64,14 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
         history = resume(path, &mut params)?;
     }
 
+    let backend = args.backend.backend;
+    let runtime = |e: tx_interp::EvalError| Failure::user(format!("error: {e}"));
+    let mut engine =
+        crate::commands::Engine::new(backend, &optimized.graph, &optimized.roots, false).map_err(runtime)?;
+    let mut test_engine = match &test_graph {
+        Some(test) => Some(crate::commands::Engine::new(backend, &test.graph, &test.roots, false).map_err(runtime)?),
+        None => None,
+    };
     let started = Instant::now();
     let mut steps = 0usize;
     // A progress bar only where a person watches; pipes and logs get lines.
@@ -89,8 +97,8 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
             let (x, y) = tensors(&batch, x_dtype);
             let refs: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
             let inputs = [(x_name.as_str(), &x), (y_name.as_str(), &y)];
-            let values = tx_interp::evaluate(&optimized.graph, &inputs, &refs, &optimized.roots)
-                .map_err(|e| Failure::user(format!("error: training step {steps}: {e}")))?;
+            let values =
+                engine.run(&inputs, &refs).map_err(|e| Failure::user(format!("error: training step {steps}: {e}")))?;
             let batch_loss = scalar(&values[0]);
             if !batch_loss.is_finite() {
                 let mut message = format!("error: the loss is {batch_loss} at epoch {}, step {steps}\n", epoch + 1);
@@ -130,10 +138,8 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
             }
             steps += 1;
         }
-        let test_accuracy = match &test_graph {
-            Some(test) => {
-                Some(evaluate_metric(&test.graph, &params, &split.test, (&x_name, &y_name), test.roots[0], x_dtype)?)
-            }
+        let test_accuracy = match &mut test_engine {
+            Some(test) => Some(evaluate_metric(test, &params, &split.test, (&x_name, &y_name), x_dtype)?),
             None => None,
         };
         summary = Epoch {
@@ -368,11 +374,10 @@ fn shuffled(n: usize, rng: &mut Rng) -> Vec<usize> {
 /// A metric of the forward graph over a whole data set, in batches,
 /// weighted by batch size.
 fn evaluate_metric(
-    graph: &tx_ir::Graph,
+    engine: &mut crate::commands::Engine,
     params: &[(String, Tensor)],
     data: &Dataset,
     (x_name, y_name): (&str, &str),
-    metric: NodeId,
     x_dtype: DType,
 ) -> Result<f64, Failure> {
     let refs: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
@@ -380,7 +385,8 @@ fn evaluate_metric(
     for start in (0..data.len()).step_by(EVAL_BATCH) {
         let rows: Vec<usize> = (start..(start + EVAL_BATCH).min(data.len())).collect();
         let (x, y) = tensors(&data.select(&rows), x_dtype);
-        let value = tx_interp::evaluate(graph, &[(x_name, &x), (y_name, &y)], &refs, &[metric])
+        let value = engine
+            .run(&[(x_name, &x), (y_name, &y)], &refs)
             .map_err(|e| Failure::user(format!("error: evaluating the test set: {e}")))?;
         total += scalar(&value[0]) * rows.len() as f64;
     }

@@ -11,7 +11,7 @@
 //! innermost loop is as long as it can be.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{AbiParam, InstBuilder, MemFlagsData, Type, Value, types};
+use cranelift_codegen::ir::{AbiParam, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type, Value, types};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, ir::Endianness};
@@ -94,9 +94,15 @@ impl Jit {
         if let Some(clif) = &mut self.clif {
             clif.push((name.clone(), self.ctx.func.display().to_string()));
         }
+        self.ctx.set_disasm(std::env::var_os("TX_JIT_DISASM").is_some());
         self.module
             .define_function(id, &mut self.ctx)
             .map_err(|e| format!("cranelift could not compile kernel {name}: {e:?}"))?;
+        if let Some(disasm) = self.ctx.compiled_code().and_then(|code| code.vcode.clone())
+            && let Some(clif) = &mut self.clif
+        {
+            clif.push((format!("{name} (machine code)"), disasm));
+        }
         self.module.clear_context(&mut self.ctx);
         self.pending.push(id);
         Ok(id)
@@ -243,6 +249,17 @@ pub(crate) fn counted_loop(
 
     b.switch_to_block(exit);
     Ok(b.block_params(exit)[0])
+}
+
+/// `value`, computed here once: Cranelift's e-graph places pure values at
+/// their uses, and a per-row scalar (a row's maximum, the log of its sum)
+/// used in a later loop was recomputed at every iteration. A round trip
+/// through a stack slot is not pure, so it stays where it is.
+pub(crate) fn pin(b: &mut FunctionBuilder, value: Value) -> Value {
+    let ty = b.func.dfg.value_type(value);
+    let slot = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, ty.bytes(), 4));
+    b.ins().stack_store(types::I64, value, slot, 0);
+    b.ins().stack_load(types::I64, ty, slot, 0)
 }
 
 /// Ends the current block with a return.

@@ -84,10 +84,9 @@ impl Body {
                 Op::Constant { .. } | Op::Where | Op::Cast { .. } | Op::StopGradient => true,
                 Op::Unary(op) => match arg0 {
                     DType::F32 | DType::F64 => *op != UnaryOp::Not,
-                    DType::I64 => matches!(
-                        op,
-                        UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Relu | UnaryOp::Sign | UnaryOp::Square
-                    ),
+                    DType::I64 => {
+                        matches!(op, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Relu | UnaryOp::Sign | UnaryOp::Square)
+                    }
                     DType::Bool => *op == UnaryOp::Not,
                 },
                 Op::Binary(op) => match arg0 {
@@ -294,7 +293,14 @@ fn int_unary(b: &mut FunctionBuilder, op: UnaryOp, x: Value) -> Option<Value> {
 
 /// `cast` with Rust's `as` semantics (what the interpreter does): floats to
 /// i64 saturate, NaN to 0; nonzero is true; bool is 0 or 1.
-fn cast(b: &mut FunctionBuilder, x: Value, from: DType, to: DType, width: Width, float: DType) -> Result<Value, String> {
+fn cast(
+    b: &mut FunctionBuilder,
+    x: Value,
+    from: DType,
+    to: DType,
+    width: Width,
+    float: DType,
+) -> Result<Value, String> {
     if from == to {
         return Ok(x);
     }
@@ -369,30 +375,34 @@ pub(crate) fn vector_kernel(
     let unroll: i64 = if body.nodes.len() <= 6 { 4 } else { 2 };
     let zero = b.ins().iconst(types::I64, 0);
     let step = |b: &mut FunctionBuilder, i: Value, width: Width, count: i64| -> Result<(), String> {
+        // One address per operand; the unrolled copies use immediate offsets.
+        let addrs: Vec<Option<Value>> = (0..=n)
+            .map(|k| (k == n || classes[k] == Class::Contiguous).then(|| codegen::address(b, bases[k], i, bytes)))
+            .collect();
+        let lanes_here = if width == Width::Vector { lanes_per } else { 1 };
         for u in 0..count {
-            let lanes_here = if width == Width::Vector { lanes_per } else { 1 };
-            let index = if u == 0 { i } else { b.ins().iadd_imm_s(i, u * lanes_here) };
+            let offset = (u * lanes_here * bytes) as i32;
             let mut values = Vec::with_capacity(n);
             for k in 0..n {
-                let value = match (classes[k], width) {
-                    (Class::Constant, Width::Vector) => vector_constants[k].unwrap_or(zero),
-                    (Class::Constant, Width::Scalar) => scalar_constants[k].unwrap_or(zero),
-                    (Class::Contiguous, _) => {
-                        let addr = codegen::address(b, bases[k], index, bytes);
-                        codegen::load(b, float, width, float, addr)
+                let value = match (classes[k], width, addrs[k]) {
+                    (Class::Constant, Width::Vector, _) => vector_constants[k].unwrap_or(zero),
+                    (Class::Constant, Width::Scalar, _) => scalar_constants[k].unwrap_or(zero),
+                    (Class::Contiguous, _, Some(addr)) => {
+                        b.ins().load(cl_type(float, width, float), codegen::mem(), addr, offset)
                     }
+                    (Class::Contiguous, _, None) => zero,
                 };
                 values.push(value);
             }
             let result = emit_body(b, body, width, float, &values)?;
-            let addr = codegen::address(b, bases[n], index, bytes);
-            codegen::store(b, result, addr);
+            if let Some(addr) = addrs[n] {
+                b.ins().store(codegen::mem(), result, addr, offset);
+            }
         }
         Ok(())
     };
-    let after_unrolled = codegen::counted_loop(b, zero, len, lanes_per * unroll, &mut |b, i| {
-        step(b, i, Width::Vector, unroll)
-    })?;
+    let after_unrolled =
+        codegen::counted_loop(b, zero, len, lanes_per * unroll, &mut |b, i| step(b, i, Width::Vector, unroll))?;
     let after_vector =
         codegen::counted_loop(b, after_unrolled, len, lanes_per, &mut |b, i| step(b, i, Width::Vector, 1))?;
     codegen::counted_loop(b, after_vector, len, 1, &mut |b, i| step(b, i, Width::Scalar, 1))?;
@@ -402,7 +412,11 @@ pub(crate) fn vector_kernel(
 
 /// The strided kernel of `body`: operand `k` is read at `ptrs[k] + i *
 /// strides[k]` (in elements), the result written likewise.
-pub(crate) fn strided_kernel(b: &mut FunctionBuilder, body: &Body, [len, ptrs, strides]: [Value; 3]) -> Result<(), String> {
+pub(crate) fn strided_kernel(
+    b: &mut FunctionBuilder,
+    body: &Body,
+    [len, ptrs, strides]: [Value; 3],
+) -> Result<(), String> {
     let n = body.operands.len();
     let result = body.result();
     let dtypes: Vec<DType> = body.operands.iter().copied().chain([result]).collect();

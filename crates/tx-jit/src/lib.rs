@@ -54,9 +54,15 @@ pub struct Executable {
     graph: Graph,
     outputs: Vec<NodeId>,
     kernels: Kernels,
-    plan: Option<Plan>,
+    /// Plans for the argument shapes seen most recently, the latest last
+    /// (a training loop alternates between the batch size and its
+    /// remainder).
+    plans: Vec<Plan>,
     pool: Option<rayon::ThreadPool>,
 }
+
+/// Plans kept per executable.
+const PLANS_KEPT: usize = 4;
 
 /// The outputs of the last call, borrowed from the executable's buffers
 /// (valid until the next call).
@@ -100,12 +106,22 @@ pub fn compile(graph: &Graph, outputs: &[NodeId], options: &Options) -> Result<E
     };
     let jit = Jit::new(options.keep_clif).map_err(internal)?;
     let pool = if options.threads > 1 {
-        Some(rayon::ThreadPoolBuilder::new().num_threads(options.threads).build().map_err(|e| internal(e.to_string()))?)
+        Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(options.threads)
+                .build()
+                .map_err(|e| internal(e.to_string()))?,
+        )
     } else {
         None
     };
-    let mut executable =
-        Executable { graph: graph.clone(), outputs: outputs.to_vec(), kernels: Kernels::new(jit), plan: None, pool };
+    let mut executable = Executable {
+        graph: graph.clone(),
+        outputs: outputs.to_vec(),
+        kernels: Kernels::new(jit),
+        plans: Vec::new(),
+        pool,
+    };
     if let Some(&missing) = outputs.iter().find(|id| id.index() >= graph.len()) {
         let message = format!("the graph has no node {missing} (it has {} nodes)", graph.len());
         return Err(EvalError::Runtime { node: missing, message });
@@ -114,12 +130,14 @@ pub fn compile(graph: &Graph, outputs: &[NodeId], options: &Options) -> Result<E
     let live = graph.reachable_from(outputs);
     let static_shapes: Option<Vec<Vec<usize>>> = graph
         .nodes()
-        .map(|(id, node)| if live[id.index()] { node.ty.shape.resolve(&Bindings::new()).ok() } else { Some(Vec::new()) })
+        .map(
+            |(id, node)| if live[id.index()] { node.ty.shape.resolve(&Bindings::new()).ok() } else { Some(Vec::new()) },
+        )
         .collect();
     if let Some(shapes) = static_shapes {
         let plan = plan::build(&executable.graph, outputs, &live, &shapes, &mut executable.kernels)
             .map_err(|(node, message)| EvalError::Runtime { node, message })?;
-        executable.plan = Some(plan);
+        executable.plans.push(plan);
     }
     Ok(executable)
 }
@@ -144,15 +162,23 @@ impl Executable {
                 _ => None,
             })
             .collect();
-        let given: Vec<Option<&Tensor>> =
-            given.iter().zip(&copies).map(|(t, copy)| copy.as_ref().or(*t)).collect();
+        let given: Vec<Option<&Tensor>> = given.iter().zip(&copies).map(|(t, copy)| copy.as_ref().or(*t)).collect();
         let fits = |plan: &Plan| plan.key.iter().all(|(node, shape)| shapes[*node] == *shape);
-        if !self.plan.as_ref().is_some_and(fits) {
-            let plan = plan::build(&self.graph, &self.outputs, &live, &shapes, &mut self.kernels)
-                .map_err(|(node, message)| EvalError::Runtime { node, message })?;
-            self.plan = Some(plan);
+        match self.plans.iter().position(fits) {
+            Some(k) => {
+                let plan = self.plans.remove(k);
+                self.plans.push(plan);
+            }
+            None => {
+                let plan = plan::build(&self.graph, &self.outputs, &live, &shapes, &mut self.kernels)
+                    .map_err(|(node, message)| EvalError::Runtime { node, message })?;
+                if self.plans.len() == PLANS_KEPT {
+                    self.plans.remove(0);
+                }
+                self.plans.push(plan);
+            }
         }
-        let Some(plan) = self.plan.as_mut() else {
+        let Some(plan) = self.plans.last_mut() else {
             return Err(EvalError::Runtime { node: NodeId(0), message: "internal error: no plan".to_string() });
         };
         runtime::execute(plan, &self.kernels.compiled, &given, self.pool.as_ref())
@@ -178,13 +204,13 @@ impl Executable {
     /// Bytes of the current plan's buffers (its peak memory: buffers are
     /// reused within a call and across calls).
     pub fn peak_bytes(&self) -> usize {
-        self.plan.as_ref().map_or(0, |p| p.peak_bytes)
+        self.plans.last().map_or(0, |p| p.peak_bytes)
     }
 
     /// How the current plan runs each node: counts of kernel steps, GEMMs
     /// and interpreter steps.
     pub fn schedule_summary(&self) -> (usize, usize, usize) {
-        let Some(plan) = &self.plan else { return (0, 0, 0) };
+        let Some(plan) = self.plans.last() else { return (0, 0, 0) };
         let mut counts = (0, 0, 0);
         for step in &plan.steps {
             match step {
@@ -198,7 +224,7 @@ impl Executable {
 
     /// The ops that run on the interpreter in the current plan.
     pub fn host_ops(&self) -> Vec<String> {
-        let Some(plan) = &self.plan else { return Vec::new() };
+        let Some(plan) = self.plans.last() else { return Vec::new() };
         plan.steps
             .iter()
             .filter_map(|step| match step {

@@ -113,11 +113,23 @@ impl Nest {
 pub(crate) enum Step {
     Nest(Nest),
     /// Every element of a dense buffer set to `value`.
-    Fill { buffer: usize, value: f64 },
+    Fill {
+        buffer: usize,
+        value: f64,
+    },
     /// `out = a @ b` on 2-D float views.
-    Gemm { a: View, b: View, out: View },
+    Gemm {
+        a: View,
+        b: View,
+        out: View,
+    },
     /// An op the JIT does not compile, on the interpreter.
-    Host { node: NodeId, op: Op, operands: Vec<View>, out: View },
+    Host {
+        node: NodeId,
+        op: Op,
+        operands: Vec<View>,
+        out: View,
+    },
 }
 
 /// A schedule for one set of input shapes, with its buffers.
@@ -331,7 +343,8 @@ impl Builder<'_> {
                 let operands: Vec<View> = (0..node.inputs.len()).map(operand).collect::<Result<_, _>>()?;
                 match kernel.kind {
                     KernelKind::Elementwise => {
-                        let body = Body { operands: operands.iter().map(|v| v.dtype).collect(), nodes: kernel.body.clone() };
+                        let body =
+                            Body { operands: operands.iter().map(|v| v.dtype).collect(), nodes: kernel.body.clone() };
                         self.elementwise_or_host(id, body, operands, dtype, &shape, last_use)?
                     }
                     KernelKind::Reduce => self.fused_reduce(id, kernel, operands, dtype, &shape, pinned)?,
@@ -366,10 +379,7 @@ impl Builder<'_> {
                 }
                 out
             }
-            Op::ArgMax { .. }
-            | Op::Concat { .. }
-            | Op::Unslice { .. }
-            | Op::OneHot { .. } => {
+            Op::ArgMax { .. } | Op::Concat { .. } | Op::Unslice { .. } | Op::OneHot { .. } => {
                 let operands: Vec<View> = (0..node.inputs.len()).map(operand).collect::<Result<_, _>>()?;
                 let buffer = self.allocate(dtype, &shape, pinned);
                 let out = View::dense(Place::Buffer(buffer), dtype, &shape);
@@ -432,7 +442,8 @@ impl Builder<'_> {
             _ => KernelKey::Strided(body.clone()),
         };
         let kernel = self.kernels.get(key)?;
-        let args = operands.iter().chain([out]).map(|v| Arg { place: v.place, offset: v.offset, dtype: v.dtype }).collect();
+        let args =
+            operands.iter().chain([out]).map(|v| Arg { place: v.place, offset: v.offset, dtype: v.dtype }).collect();
         self.steps.push(Step::Nest(Nest {
             kernel,
             args,
@@ -488,7 +499,8 @@ impl Builder<'_> {
             _ => Access::Strided,
         };
         let kernel = self.kernels.get(KernelKey::Row(body.clone(), op, access))?;
-        let args = operands.iter().chain([out]).map(|v| Arg { place: v.place, offset: v.offset, dtype: v.dtype }).collect();
+        let args =
+            operands.iter().chain([out]).map(|v| Arg { place: v.place, offset: v.offset, dtype: v.dtype }).collect();
         self.steps.push(Step::Nest(Nest {
             kernel,
             args,
@@ -612,10 +624,7 @@ impl Builder<'_> {
                         op: Op::Constant { value: tx_ir::Scalar::Float(1.0 / count as f64), dtype: out.dtype },
                         args: vec![],
                     },
-                    KernelNode {
-                        op: Op::Binary(BinaryOp::Mul),
-                        args: vec![KernelArg::Operand(0), KernelArg::Node(0)],
-                    },
+                    KernelNode { op: Op::Binary(BinaryOp::Mul), args: vec![KernelArg::Operand(0), KernelArg::Node(0)] },
                 ],
             };
             // 0/0 is NaN, as numpy's mean of nothing.

@@ -50,6 +50,12 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn value(&self, b: &mut FunctionBuilder, i: Value, width: Width) -> Result<Value, String> {
+        self.value_at(b, i, 0, width)
+    }
+
+    /// The value at element `i + extra` (`extra` a constant: an immediate
+    /// offset of the contiguous loads, so unrolled copies share addresses).
+    fn value_at(&self, b: &mut FunctionBuilder, i: Value, extra: i64, width: Width) -> Result<Value, String> {
         let n = self.body.operands.len();
         let bytes = size_of(self.float);
         let mut values = Vec::with_capacity(n);
@@ -65,11 +71,13 @@ impl Reader<'_> {
                     }
                     _ => {
                         let addr = codegen::address(b, self.bases[k], i, bytes);
-                        codegen::load(b, self.float, width, self.float, addr)
+                        let ty = cl_type(self.float, width, self.float);
+                        b.ins().load(ty, codegen::mem(), addr, (extra * bytes) as i32)
                     }
                 },
                 Access::Strided => {
-                    let offset = b.ins().imul(i, self.steps[k]);
+                    let index = if extra == 0 { i } else { b.ins().iadd_imm_s(i, extra) };
+                    let offset = b.ins().imul(index, self.steps[k]);
                     let addr = b.ins().iadd(self.bases[k], offset);
                     codegen::load(b, self.body.operands[k], Width::Scalar, self.float, addr)
                 }
@@ -136,6 +144,7 @@ pub(crate) fn row_kernel(
                 ReduceOp::LogSumExp => {
                     let max = fold(b, &reader, len, Combine::Max, None)?;
                     let (finite, shift) = finite_or_zero(b, scalar_ty, max);
+                    let shift = codegen::pin(b, shift);
                     let sum = fold(b, &reader, len, Combine::Add, Some(Shift { by: shift, store: None }))?;
                     let log = math::log(b, scalar_ty, sum);
                     let lse = b.ins().fadd(shift, log);
@@ -163,14 +172,12 @@ pub(crate) fn row_kernel(
                 // out = e / sum, as a multiplication by 1/sum.
                 let unit = constant(b, scalar_ty, 1.0);
                 let one = b.ins().fdiv(unit, sum);
+                let one = codegen::pin(b, one);
                 let scale = |b: &mut FunctionBuilder, i: Value, width: Width| {
                     let addr = address(b, i);
                     let e = codegen::load(b, float, width, float, addr);
-                    let factor = if width == Width::Vector {
-                        b.ins().splat(cl_type(float, width, float), one)
-                    } else {
-                        one
-                    };
+                    let factor =
+                        if width == Width::Vector { b.ins().splat(cl_type(float, width, float), one) } else { one };
                     let value = b.ins().fmul(e, factor);
                     codegen::store(b, value, addr);
                     Ok(())
@@ -184,6 +191,7 @@ pub(crate) fn row_kernel(
             } else {
                 // out = (x - max) - log(sum).
                 let log = math::log(b, scalar_ty, sum);
+                let log = codegen::pin(b, log);
                 let write = |b: &mut FunctionBuilder, i: Value, width: Width| {
                     let x = reader.value(b, i, width)?;
                     let (m, l) = if width == Width::Vector {
@@ -269,8 +277,8 @@ fn fold(
     let bytes = size_of(float);
     let lanes = lane_count(float);
     let shift_vector = shift.as_ref().map(|s| b.ins().splat(vector_ty, s.by));
-    let element = |b: &mut FunctionBuilder, i: Value, width: Width| -> Result<Value, String> {
-        let x = reader.value(b, i, width)?;
+    let element = |b: &mut FunctionBuilder, i: Value, extra: i64, width: Width| -> Result<Value, String> {
+        let x = reader.value_at(b, i, extra, width)?;
         let Some(shift) = &shift else { return Ok(x) };
         let (ty, by) = match width {
             Width::Vector => (vector_ty, shift_vector.unwrap_or(shift.by)),
@@ -279,14 +287,18 @@ fn fold(
         let shifted = b.ins().fsub(x, by);
         let e = math::exp(b, ty, shifted);
         if let Some((out, step)) = shift.store {
-            let addr = match step {
+            match step {
                 Some(step) => {
-                    let offset = b.ins().imul(i, step);
-                    b.ins().iadd(out, offset)
+                    let index = if extra == 0 { i } else { b.ins().iadd_imm_s(i, extra) };
+                    let offset = b.ins().imul(index, step);
+                    let addr = b.ins().iadd(out, offset);
+                    codegen::store(b, e, addr);
                 }
-                None => codegen::address(b, out, i, bytes),
-            };
-            codegen::store(b, e, addr);
+                None => {
+                    let addr = codegen::address(b, out, i, bytes);
+                    b.ins().store(codegen::mem(), e, addr, (extra * bytes) as i32);
+                }
+            }
         }
         Ok(e)
     };
@@ -305,8 +317,7 @@ fn fold(
         }
         let unrolled = codegen::counted_loop(b, zero, len, lanes * ACCUMULATORS as i64, &mut |b, i| {
             for (u, &acc) in accs.iter().enumerate() {
-                let index = if u == 0 { i } else { b.ins().iadd_imm_s(i, u as i64 * lanes) };
-                let x = element(b, index, Width::Vector)?;
+                let x = element(b, i, u as i64 * lanes, Width::Vector)?;
                 let current = b.use_var(acc);
                 let next = combine.apply(b, vector_ty, current, x);
                 b.def_var(acc, next);
@@ -314,7 +325,7 @@ fn fold(
             Ok(())
         })?;
         rest = codegen::counted_loop(b, unrolled, len, lanes, &mut |b, i| {
-            let x = element(b, i, Width::Vector)?;
+            let x = element(b, i, 0, Width::Vector)?;
             let current = b.use_var(accs[0]);
             let next = combine.apply(b, vector_ty, current, x);
             b.def_var(accs[0], next);
@@ -333,11 +344,12 @@ fn fold(
         b.def_var(scalar_acc, scalar);
     }
     codegen::counted_loop(b, rest, len, 1, &mut |b, i| {
-        let x = element(b, i, Width::Scalar)?;
+        let x = element(b, i, 0, Width::Scalar)?;
         let current = b.use_var(scalar_acc);
         let next = combine.apply(b, scalar_ty, current, x);
         b.def_var(scalar_acc, next);
         Ok(())
     })?;
-    Ok(b.use_var(scalar_acc))
+    let result = b.use_var(scalar_acc);
+    Ok(codegen::pin(b, result))
 }

@@ -228,7 +228,8 @@ fn gemm(a: &View, b: &View, out: &View, places: &Places, pool: Option<&rayon::Th
         Some(pool) => gemm::Parallelism::Rayon(pool.current_num_threads()),
         None => gemm::Parallelism::None,
     };
-    let (rsa, csa, rsb, csb, rsc, csc) = (a.strides[0], a.strides[1], b.strides[0], b.strides[1], out.strides[0], out.strides[1]);
+    let (rsa, csa, rsb, csb, rsc, csc) =
+        (a.strides[0], a.strides[1], b.strides[0], b.strides[1], out.strides[0], out.strides[1]);
     let call = move || {
         let (pa, pb, pc) = (pa.get(), pb.get(), pc.get());
         // SAFETY: the views describe m×k, k×n and m×n matrices inside their
@@ -237,12 +238,46 @@ fn gemm(a: &View, b: &View, out: &View, places: &Places, pool: Option<&rayon::Th
         unsafe {
             match out.dtype {
                 DType::F32 => gemm::gemm(
-                    m, n, k, pc as *mut f32, csc, rsc, false, pa as *const f32, csa, rsa, pb as *const f32, csb, rsb,
-                    0.0f32, 1.0f32, false, false, false, parallelism,
+                    m,
+                    n,
+                    k,
+                    pc as *mut f32,
+                    csc,
+                    rsc,
+                    false,
+                    pa as *const f32,
+                    csa,
+                    rsa,
+                    pb as *const f32,
+                    csb,
+                    rsb,
+                    0.0f32,
+                    1.0f32,
+                    false,
+                    false,
+                    false,
+                    parallelism,
                 ),
                 DType::F64 => gemm::gemm(
-                    m, n, k, pc as *mut f64, csc, rsc, false, pa as *const f64, csa, rsa, pb as *const f64, csb, rsb,
-                    0.0f64, 1.0f64, false, false, false, parallelism,
+                    m,
+                    n,
+                    k,
+                    pc as *mut f64,
+                    csc,
+                    rsc,
+                    false,
+                    pa as *const f64,
+                    csa,
+                    rsa,
+                    pb as *const f64,
+                    csb,
+                    rsb,
+                    0.0f64,
+                    1.0f64,
+                    false,
+                    false,
+                    false,
+                    parallelism,
                 ),
                 DType::I64 | DType::Bool => {}
             }
