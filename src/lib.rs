@@ -126,6 +126,31 @@ pub struct Program {
     /// The outputs, `loss` and the metrics, with their nodes in the
     /// optimized graph.
     targets: Vec<(String, NodeId)>,
+    /// JIT-compiled functions of the optimized graph, by the nodes they
+    /// compute, built at the first evaluation that needs them.
+    compiled: Cache,
+}
+
+/// Compiled functions of a program, by the nodes they compute: not cloned,
+/// not printed.
+#[derive(Default)]
+struct Cache(std::cell::RefCell<Vec<(Vec<NodeId>, Box<tx_jit::Executable>)>>);
+
+impl Clone for Cache {
+    fn clone(&self) -> Cache {
+        Cache::default()
+    }
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cache({} compiled)", self.0.borrow().len())
+    }
+}
+
+fn jit_options() -> tx_jit::Options {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    tx_jit::Options { threads, keep_clif: false }
 }
 
 impl Program {
@@ -140,7 +165,7 @@ impl Program {
         let roots: Vec<NodeId> = names.iter().map(|(_, id)| *id).collect();
         let optimized = tx_opt::optimize(&model.graph, &roots, &tx_opt::OptConfig::new(level))?;
         let targets = names.into_iter().map(|(n, _)| n).zip(optimized.roots.iter().copied()).collect();
-        Ok(Program { model, params, optimized, level, targets })
+        Ok(Program { model, params, optimized, level, targets, compiled: Cache::default() })
     }
 
     /// The same program optimized at `level` instead (parameter values are
@@ -182,7 +207,7 @@ impl Program {
         self.model.run_targets().into_iter().map(|(n, _)| n).collect()
     }
 
-    /// Evaluates the outputs on the reference interpreter.
+    /// Evaluates the outputs with the JIT.
     pub fn run(&self, inputs: &[(&str, Tensor)]) -> Result<Vec<(String, Tensor)>, Error> {
         let names: Vec<String> = self.output_names();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -199,7 +224,16 @@ impl Program {
         let optimized: Option<Vec<NodeId>> =
             names.iter().map(|name| self.targets.iter().find(|(n, _)| n == name).map(|(_, id)| *id)).collect();
         if let Some(nodes) = optimized {
-            return Ok(tx_interp::evaluate(&self.optimized.graph, &inputs, &params, &nodes)?);
+            let mut cache = self.compiled.0.borrow_mut();
+            let position = match cache.iter().position(|(n, _)| *n == nodes) {
+                Some(k) => k,
+                None => {
+                    let exe = tx_jit::compile(&self.optimized.graph, &nodes, &jit_options())?;
+                    cache.push((nodes, Box::new(exe)));
+                    cache.len() - 1
+                }
+            };
+            return Ok(cache[position].1.run(&inputs, &params)?);
         }
         let mut nodes = Vec::with_capacity(names.len());
         for name in names {
@@ -262,6 +296,25 @@ pub struct Function {
     updates: Vec<(usize, NodeId)>,
     params: Vec<(String, Tensor)>,
     level: Level,
+    /// The JIT-compiled function, built at the first call.
+    compiled: Compiled,
+}
+
+/// A function's compiled code: not cloned (a clone compiles its own at its
+/// first call), not printed.
+#[derive(Default)]
+struct Compiled(Option<Box<tx_jit::Executable>>);
+
+impl Clone for Compiled {
+    fn clone(&self) -> Compiled {
+        Compiled(None)
+    }
+}
+
+impl fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Compiled(jit)" } else { "Compiled(not yet)" })
+    }
 }
 
 impl Function {
@@ -296,7 +349,7 @@ impl Function {
         let (outputs, values) = optimized.roots.split_at(roots.len() - updates.len());
         let outputs = outputs.to_vec();
         let updates = updates.iter().zip(values).map(|(&(index, _), &value)| (index, value)).collect();
-        Ok(Function { graph, inputs, optimized, outputs, updates, params, level })
+        Ok(Function { graph, inputs, optimized, outputs, updates, params, level, compiled: Compiled::default() })
     }
 
     /// Calls the function with one value per input (in the order given to
@@ -308,12 +361,31 @@ impl Function {
         }
         let named: Vec<(&str, &Tensor)> = self.inputs.iter().map(String::as_str).zip(inputs).collect();
         let params: Vec<(&str, &Tensor)> = self.params.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        let mut nodes = self.outputs.clone();
-        nodes.extend(self.updates.iter().map(|&(_, value)| value));
-        let mut values = tx_interp::evaluate(&self.optimized.graph, &named, &params, &nodes)?;
-        let new_values = values.split_off(self.outputs.len());
-        for (&(index, _), value) in self.updates.iter().zip(new_values) {
-            self.params[index].1 = value;
+        let exe = match &mut self.compiled.0 {
+            Some(exe) => exe,
+            slot => {
+                let mut nodes = self.outputs.clone();
+                nodes.extend(self.updates.iter().map(|&(_, value)| value));
+                slot.insert(Box::new(tx_jit::compile(&self.optimized.graph, &nodes, &jit_options())?))
+            }
+        };
+        let mut outputs = exe.call(&named, &params)?;
+        let values: Vec<Tensor> = (0..self.outputs.len()).filter_map(|k| outputs.get(k).cloned()).collect();
+        // Every update was computed from the values before the call; each
+        // parameter now takes its new value without a copy.
+        for (k, &(index, node)) in self.updates.iter().enumerate() {
+            match self.updates[..k].iter().find(|&&(_, earlier)| earlier == node) {
+                // Two parameters take the same value: the buffer went to the first.
+                Some(&(first, _)) => self.params[index].1 = self.params[first].1.clone(),
+                None => {
+                    let position = self.outputs.len() + k;
+                    if !outputs.swap(position, &mut self.params[index].1)
+                        && let Some(value) = outputs.get(position)
+                    {
+                        self.params[index].1 = value.clone();
+                    }
+                }
+            }
         }
         Ok(values)
     }
