@@ -698,14 +698,25 @@ impl Builder<'_> {
             (Some(a), Some(b)) => (a, b),
             _ => return Err("a fused matmul kernel must start with a matmul of two operands".to_string()),
         };
-        // The epilogue reads the product from the output, in place.
-        let n = operands.len();
+        // The epilogue reads the product from the output, in place, and
+        // only the operands it uses (not the matmul's own).
+        let mut used: Vec<usize> = Vec::new();
+        for node in &kernel.body[1..] {
+            for arg in &node.args {
+                if let KernelArg::Operand(k) = *arg
+                    && !used.contains(&k)
+                {
+                    used.push(k);
+                }
+            }
+        }
+        let product = used.len();
         let renumber = |arg: &KernelArg| match *arg {
-            KernelArg::Operand(k) => KernelArg::Operand(k),
-            KernelArg::Node(0) => KernelArg::Operand(n),
+            KernelArg::Operand(k) => KernelArg::Operand(used.iter().position(|&u| u == k).unwrap_or(0)),
+            KernelArg::Node(0) => KernelArg::Operand(product),
             KernelArg::Node(k) => KernelArg::Node(k - 1),
         };
-        let mut epilogue = Body { operands: operands.iter().map(|v| v.dtype).collect(), nodes: Vec::new() };
+        let mut epilogue = Body { operands: used.iter().map(|&k| operands[k].dtype).collect(), nodes: Vec::new() };
         epilogue.operands.push(dtype);
         for node in &kernel.body[1..] {
             epilogue.nodes.push(KernelNode { op: node.op.clone(), args: node.args.iter().map(renumber).collect() });
@@ -717,7 +728,7 @@ impl Builder<'_> {
         }
         self.steps.push(Step::Gemm { a, b, out: out.clone() });
         if !epilogue.nodes.is_empty() {
-            let mut args: Vec<View> = operands.iter().map(|v| v.broadcast(shape)).collect();
+            let mut args: Vec<View> = used.iter().map(|&k| operands[k].broadcast(shape)).collect();
             args.push(out.clone());
             self.elementwise(&epilogue, &args, &out)?;
         }
