@@ -20,24 +20,28 @@
 //!   (f64), and 2^n built in the exponent bits in two halves, so overflow gives
 //!   infinity and underflow the correctly rounded subnormal or zero.
 //! - `expm1`: the same reduction, 2^n·(e^r - 1) + (2^n - 1) in one `fma`.
-//! - `log`, `log1p`: fdlibm's reduction to m in [√2/2, √2) and its polynomial
-//!   in s = f/(2+f) (one division); `log1p` folds the rounding error of 1 + x
-//!   into f exactly.
-//! - `tanh`: e/(e+2) with e = expm1(2|x|) (one division), sign copied back.
+//! - `log`, `log1p`: fdlibm's reduction to 2^k·m, m in [√2/2, √2); log(m)
+//!   by a degree-10 polynomial in f = m - 1 (f32) or fdlibm's polynomial in
+//!   s = f/(2+f) (f64, one division); `log1p` folds the rounding error of
+//!   1 + x into f exactly.
+//! - `tanh`: e/(e+2) with e = expm1(2|x|) (one division; for f64 one
+//!   correction step of the quotient), sign copied back.
 //! - `sigmoid`: 1/(1+e) or e/(1+e) with e = exp(-|x|) (one division).
-//! - `sin`, `cos`: j = round(x/π) (for cos, x - π/2), a three-part Cody-Waite
-//!   reduction with `fma`, an odd polynomial of degree 9 (f32) or 17 (f64) on
-//!   [-π/2, π/2] and the sign from the parity of j. Exact to a few ulp for
-//!   |x| up to about 1e5 (f32) / 1e9 (f64); beyond, the reduced argument is
-//!   clamped so the result stays in [-1, 1].
+//! - `softplus`: max(x, 0) + log1p(exp(-|x|)).
+//! - `sin`, `cos`: j = round(x/π) (for cos, the odd multiple of π/2
+//!   nearest x), a three-part Cody-Waite reduction with `fma`, an odd
+//!   polynomial of degree 9 (f32) or 17 (f64) on [-π/2, π/2] (a little more)
+//!   and the sign from the parity of j. Within 2 ulp of std up to |x| = 1e6
+//!   (tested; f32 degrades beyond about 2e6, f64 much later); beyond, the
+//!   reduced argument is clamped, so the result stays in [-1, 1].
 //! - `pow`: exp(y·log|x|) with log|x| in double-double (fdlibm's atanh series
 //!   with the leading terms split) and the exp of a double-double; f32 `pow`
 //!   runs the f64 code and rounds once. Special cases patched with masks.
 //!
-//! Requirements on the target: `fma` lowers to one instruction only when the
-//! ISA has FMA (cranelift-native detects it; without it Cranelift calls libm
-//! per lane, which is slow but still correct), and `nearest`/`trunc` lower to
-//! `roundps` only with SSE4.1 (`trunc` is used by `pow`).
+//! Requirements on the target: `fma` is one instruction only when the ISA
+//! has FMA (cranelift-native detects it; without, Cranelift calls libm's
+//! `fma` per lane: correct but slow), and `trunc` (used by `pow`) is
+//! `roundpd` only with SSE4.1 (a libcall per lane otherwise).
 
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::types::{self, Type};
@@ -328,13 +332,19 @@ const EXPM1_Q64: [f64; 10] = [
     2.50537805063075e-08,
 ];
 
-/// fdlibm's log polynomial R(z) = z·(Lg1 + z·Lg2 + ...), z = s², s = f/(2+f).
-const LG32: [f64; 4] = [
-    11184810.0 / 16777216.0, // 0xaaaaaa.0p-24
-    13422099.0 / 33554432.0, // 0xccce13.0p-25
-    9562606.0 / 33554432.0,  // 0x91e9ee.0p-25
-    16293414.0 / 67108864.0, // 0xf89e26.0p-26
+/// log(1 + f) ≈ f - f²/2 + f³P(f) on [√2/2 - 1, √2 - 1] (minimax, relative
+/// error below 2^-27 before rounding), for f32.
+const LOG1P_P32: [f64; 8] = [
+    0.3333333134651184,
+    -0.250008225440979,
+    0.20001234114170074,
+    -0.16623298823833466,
+    0.14201553165912628,
+    -0.1316058188676834,
+    0.12763328850269318,
+    -0.07635657489299774,
 ];
+/// fdlibm's log polynomial R(z) = z·(Lg1 + z·Lg2 + ...), z = s², s = f/(2+f).
 const LG64: [f64; 7] = [
     f64::from_bits(0x3fe5555555555593),
     f64::from_bits(0x3fd999999997fa04),
@@ -348,9 +358,9 @@ const LG64: [f64; 7] = [
 const LOG_LN2_HI32: f64 = 0.6931381225585938; // 0x3f317180
 const LOG_LN2_LO32: f64 = 9.058001523953862e-06; // 0x3717f7d2
 
-/// sin(r) ≈ r + r³P(r²) on |r| <= π/2 + 0.002 (minimax, relative error
-/// below 2^-27 (f32) and 2^-61 (f64) before rounding).
-const SIN_P32: [f64; 4] = [-0.16666659712791443, 0.008333064615726471, -0.00019809439254458994, 2.6053996862174245e-06];
+/// sin(r) ≈ r + r³P(r²) on |r| <= R_MAX (minimax, relative error below
+/// 2^-26 (f32) and 2^-61 (f64) before rounding).
+const SIN_P32: [f64; 4] = [-0.16666655242443085, 0.008332943543791771, -0.00019800638256128877, 2.5861436370178126e-06];
 const SIN_P64: [f64; 8] = [
     -0.16666666666666666,
     0.008333333333333191,
@@ -368,10 +378,14 @@ const PIO2_32: [f64; 3] = [std::f32::consts::FRAC_PI_2 as f64, -4.37113882867379
 const PIO2_64: [f64; 3] = [std::f64::consts::FRAC_PI_2, 6.123233995736766e-17, -1.4973849048591698e-33];
 const INV_PI32: f64 = std::f32::consts::FRAC_1_PI as f64;
 const INV_PI64: f64 = std::f64::consts::FRAC_1_PI;
-/// Where the reduced argument of sin/cos is clamped (for huge |x|, whose
-/// reduction is inexact): a little beyond π/2, inside the polynomial's
-/// interval, where sin is still below 1.
-const R_MAX: f64 = std::f64::consts::FRAC_PI_2 + 0.002;
+/// Where the reduced argument of sin/cos is clamped: a little beyond π/2,
+/// inside the polynomial's interval. j = round(x/π) can be off by one where
+/// x/π is near a half-integer (1/π has an error of 2^-25 in f32), which puts
+/// r up to about 4e-8·|x| beyond π/2: the f32 margin keeps sin and cos
+/// exact to a few ulp up to |x| ≈ 2e6. Beyond, and for f64 beyond about
+/// 1e13, the clamp only keeps the result in [-1, 1].
+const R_MAX32: f64 = std::f64::consts::FRAC_PI_2 + 0.1;
+const R_MAX64: f64 = std::f64::consts::FRAC_PI_2 + 0.002;
 
 /// 2 atanh(s) - 2s = s³(2/3 + wR(w)), w = s² <= 0.02944 (minimax, absolute
 /// error of R below 2^-58.9), for pow's double-double log.
@@ -516,13 +530,25 @@ impl Em<'_, '_> {
         self.max_keep(lo, x)
     }
 
-    /// c[0] + x·(c[1] + x·(...)), with f32 coefficients rounded to f32.
-    fn horner(&mut self, x: Value, coeffs: &[f64]) -> Value {
-        let (last, rest) = coeffs.split_last().expect("a polynomial has a coefficient");
-        let mut acc = self.c(*last);
-        for &k in rest.iter().rev() {
-            let kv = self.c(k);
-            acc = self.fma(acc, x, kv);
+    /// c[0] + c[1]·x + c[2]·x² + ... (f32 coefficients rounded to f32),
+    /// given x² too: the pairs c[2i] + c[2i+1]·x, then Horner in x². The
+    /// same fmas as Horner with half the dependent steps, which matters:
+    /// long kernels are latency-bound.
+    fn poly(&mut self, x: Value, x2: Value, coeffs: &[f64]) -> Value {
+        let pairs: Vec<Value> = coeffs
+            .chunks(2)
+            .map(|c| {
+                let c0 = self.c(c[0]);
+                match c.get(1) {
+                    Some(&c1) => self.fma_c(x, c1, c0),
+                    None => c0,
+                }
+            })
+            .collect();
+        let (last, rest) = pairs.split_last().expect("a polynomial has a coefficient");
+        let mut acc = *last;
+        for &p in rest.iter().rev() {
+            acc = self.fma(acc, x2, p);
         }
         acc
     }
@@ -550,8 +576,8 @@ impl Em<'_, '_> {
 
     /// e^r - 1 for |r| <= ln2/2.
     fn expm1_poly(&mut self, r: Value) -> Value {
-        let q = if self.is64() { self.horner(r, &EXPM1_Q64) } else { self.horner(r, &EXPM1_Q32) };
         let r2 = self.mul(r, r);
+        let q = if self.is64() { self.poly(r, r2, &EXPM1_Q64) } else { self.poly(r, r2, &EXPM1_Q32) };
         self.fma(r2, q, r)
     }
 
@@ -697,25 +723,39 @@ impl Em<'_, '_> {
         (k, f, ix)
     }
 
-    /// k·ln2 + log(1 + f) for f in [√2/2 - 1, √2 - 1] (fdlibm).
+    /// k·ln2 + log(1 + f) for f in [√2/2 - 1, √2 - 1]: for f64 fdlibm's
+    /// s = f/(2+f) form; for f32 a polynomial in f, without the division
+    /// (shorter latency).
     fn log_tail(&mut self, k: Value, f: Value) -> Value {
+        if !self.is64() {
+            // f - f²/2 + f³P(f) + k·ln2, k·ln2 in two parts.
+            let f2 = self.mul(f, f);
+            let p = self.poly(f, f2, &LOG1P_P32);
+            let hf2 = self.mul_c(f2, -0.5);
+            let inner = self.fma_c(k, LOG_LN2_LO32, hf2);
+            let f3 = self.mul(f2, f);
+            let t = self.fma(f3, p, inner);
+            let a = self.add(f, t);
+            return self.fma_c(k, LOG_LN2_HI32, a);
+        }
         let two_f = self.add_c(f, 2.0);
         let s = self.b.ins().fdiv(f, two_f);
         let z = self.mul(s, s);
-        let p = if self.is64() { self.horner(z, &LG64) } else { self.horner(z, &LG32) };
+        let w = self.mul(z, z);
+        let p = self.poly(z, w, &LG64);
         let r = self.mul(z, p);
         let half_f = self.mul_c(f, 0.5);
         let hfsq = self.mul(half_f, f);
         let hr = self.add(hfsq, r);
-        let klo = self.mul_c(k, if self.is64() { LN2_LO64 } else { LOG_LN2_LO32 });
+        let klo = self.mul_c(k, LN2_LO64);
         let a = self.fma(s, hr, klo);
         let a = self.sub(a, hfsq);
         let a = self.add(a, f);
-        self.fma_c(k, if self.is64() { LN2_HI64 } else { LOG_LN2_HI32 }, a)
+        self.fma_c(k, LN2_HI64, a)
     }
 
     /// The special values of log at `u`: +inf at +inf, NaN below 0 and for
-    /// Nan(), -inf at ±0.
+    /// NaN, -inf at ±0.
     fn log_specials(&mut self, u: Value, y: Value) -> Value {
         let inf = self.mask_c(FloatCC::Equal, u, f64::INFINITY);
         let y = self.sel_c(inf, f64::INFINITY, y);
@@ -776,12 +816,15 @@ impl Em<'_, '_> {
 
     // ---- sin, cos ----
 
-    /// sin(r) for |r| <= π/2.
+    /// sin(r) for |r| <= π/2 (a little more).
     fn sin_poly(&mut self, r: Value) -> Value {
         let s = self.mul(r, r);
-        let p = if self.is64() { self.horner(s, &SIN_P64) } else { self.horner(s, &SIN_P32) };
+        let s2 = self.mul(s, s);
+        let p = if self.is64() { self.poly(s, s2, &SIN_P64) } else { self.poly(s, s2, &SIN_P32) };
         let r3 = self.mul(r, s);
-        self.fma(r3, p, r)
+        let y = self.fma(r3, p, r);
+        // Near ±π/2 the rounding can reach 1 + ulp: keep sin in [-1, 1].
+        self.clamp(y, -1.0, 1.0)
     }
 
     /// r = x - j·c with c = parts[0] + parts[1] + parts[2].
@@ -789,7 +832,8 @@ impl Em<'_, '_> {
         let r = self.fma_c(j, -parts[0], x);
         let r = self.fma_c(j, -parts[1], r);
         let r = self.fma_c(j, -parts[2], r);
-        self.clamp(r, -R_MAX, R_MAX)
+        let m = if self.is64() { R_MAX64 } else { R_MAX32 };
+        self.clamp(r, -m, m)
     }
 
     /// The parity of the integer n in t = MAGIC + n, as a sign bit.
@@ -871,7 +915,8 @@ impl Em<'_, '_> {
         let s3_lo = self.fma(w, s_hi, ns3);
         let s3_lo = self.fma(w_lo, s_hi, s3_lo);
         // U = 2/3 + w·R(w) in double-double.
-        let rw = self.horner(w, &ATANH_R64);
+        let w2 = self.mul(w, w);
+        let rw = self.poly(w, w2, &ATANH_R64);
         let wr = self.mul(w, rw);
         let c23 = self.c(TWO_THIRDS_HI);
         let u_hi = self.add(c23, wr);
@@ -1421,7 +1466,10 @@ mod tests {
     /// Within |x| <= 1e4: 4 ulps. Beyond: in [-1, 1], NaN exactly for NaN
     /// and infinities.
     fn check_trig<T: Float>(op: UnaryOp) {
-        let all = inputs::<T>(n(), -1e4, 1e4);
+        let mut all = inputs::<T>(n(), -1e4, 1e4);
+        let mut rng = Rng(17);
+        // Beyond 1e4: the ulp error is only reported.
+        all.extend((0..n() / 4).map(|_| T::of((rng.unit() - 0.5) * 2e6)));
         let (near, far): (Vec<T>, Vec<T>) = all.into_iter().partition(|x| x.nan() || x.f64().abs() <= 1e4);
         let f = unary_ref(op);
         for vector in [true, false] {
@@ -1429,11 +1477,17 @@ mod tests {
             let xs = if vector { &near[..] } else { &near[..near.len() / 4] };
             let got = run(Op::U(op), vector, xs, &[]);
             check(&what, xs, None, &got, |i| T::of(f(xs[i].f64())), 4, None);
-            let got = run(Op::U(op), vector, &far, &[]);
-            for (x, g) in far.iter().zip(&got) {
+            let all: Vec<T> = xs.iter().chain(&far).copied().collect();
+            let got = run(Op::U(op), vector, &all, &[]);
+            let mut mid = 0;
+            for (x, g) in all.iter().zip(&got) {
                 let inf = x.f64().is_infinite();
-                assert!(if inf { g.nan() } else { g.f64().abs() <= 1.0 }, "{what}: x = {x:?} gave {g:?}");
+                assert!(if inf || x.nan() { g.nan() } else { g.f64().abs() <= 1.0 }, "{what}: x = {x:?} gave {g:?}");
+                if x.f64().abs() > 1e4 && x.f64().abs() <= 1e6 {
+                    mid = mid.max(ulps(*g, T::of(f(x.f64()))));
+                }
             }
+            eprintln!("{what}: max {mid} ulps for 1e4 < |x| <= 1e6");
         }
     }
 
@@ -1577,10 +1631,42 @@ mod tests {
         check_pow::<f64>(f64::powf, n() / 2);
     }
 
-    /// Speed: ns per element of the f32x4 kernels (unrolled 4 times)
-    /// against a Rust loop calling std, on 10M floats (memory-bound) and on
-    /// 16K floats (in cache). `cargo test -p tx-jit --release --lib
-    /// math::tests::speed -- --ignored --nocapture`
+    /// ns per element of `op` compiled for `T`'s vector type (unrolled 4
+    /// times) and of a Rust loop calling `rust`, over `xs` repeated to 10M
+    /// elements.
+    fn bench<T: Float>(op: UnaryOp, xs: &[T], rust: fn(T) -> T) -> (f64, f64) {
+        let k = compile(Op::U(op), T::TY, true, 4);
+        let n = xs.len();
+        let reps = 10_000_000 / n;
+        let mut out = vec![T::default(); n];
+        let mut time = |f: &mut dyn FnMut(&mut [T])| {
+            let mut best = f64::INFINITY;
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                for _ in 0..reps {
+                    f(&mut out);
+                }
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            best * 1e9 / (n * reps) as f64
+        };
+        let jit = time(&mut |out| (k.f)(n, xs.as_ptr().cast(), xs.as_ptr().cast(), out.as_mut_ptr().cast()));
+        let std = time(&mut |out| {
+            for (o, &x) in out.iter_mut().zip(xs) {
+                *o = rust(x);
+            }
+            std::hint::black_box(out);
+        });
+        (jit, std)
+    }
+
+    type F32Fn = fn(f32) -> f32;
+    type F64Fn = fn(f64) -> f64;
+
+    /// Speed of the kernels against Rust loops calling std, on 10M floats
+    /// (memory-bound) and on 16K (in cache): `cargo test -p tx-jit --release
+    /// --lib math::tests::speed -- --ignored --nocapture`. `TX_MATH_DISASM=exp`
+    /// prints the machine code of the f32x4 `exp` kernel instead.
     #[test]
     #[ignore]
     fn speed() {
@@ -1589,42 +1675,40 @@ mod tests {
             compile(Op::U(op), types::F32, true, 1);
             return;
         }
-        let big = 10_000_000;
         let mut rng = Rng(3);
-        let all: Vec<f32> = (0..big).map(|_| (rng.unit() * 20.0 - 10.0) as f32).collect();
-        let mut out = vec![0f32; big];
-        for (op, name, rust) in [
-            (UnaryOp::Exp, "exp", f32::exp as fn(f32) -> f32),
-            (UnaryOp::Tanh, "tanh", f32::tanh),
-            (UnaryOp::Log, "log", f32::ln),
-            (UnaryOp::Sigmoid, "sigmoid", |x: f32| 1.0 / (1.0 + (-x).exp())),
-            (UnaryOp::Softplus, "softplus", |x: f32| x.max(0.0) + (-x.abs()).exp().ln_1p()),
-            (UnaryOp::Sin, "sin", f32::sin),
-            (UnaryOp::Log1p, "log1p", f32::ln_1p),
-        ] {
-            let k = compile(Op::U(op), types::F32, true, 4);
-            for n in [big, 16 * 1024] {
-                let reps = big / n;
-                let xs: Vec<f32> = all[..n].iter().map(|&x| if op == UnaryOp::Log { x.abs() } else { x }).collect();
-                let time = |f: &mut dyn FnMut()| {
-                    let mut best = f64::INFINITY;
-                    for _ in 0..5 {
-                        let t = std::time::Instant::now();
-                        for _ in 0..reps {
-                            f();
-                        }
-                        best = best.min(t.elapsed().as_secs_f64());
-                    }
-                    best * 1e9 / (n * reps) as f64
-                };
-                let jit = time(&mut || (k.f)(n, xs.as_ptr().cast(), xs.as_ptr().cast(), out.as_mut_ptr().cast()));
-                let std = time(&mut || {
-                    for (o, &x) in out.iter_mut().zip(&xs) {
-                        *o = rust(x);
-                    }
-                    std::hint::black_box(&mut out);
-                });
-                eprintln!("{name} n={n}: jit f32x4 {jit:.3} ns/elem, rust loop {std:.3} ns/elem ({:.1}x)", std / jit);
+        let all: Vec<f64> = (0..10_000_000).map(|_| rng.unit() * 20.0 - 10.0).collect();
+        let ops32: [(UnaryOp, F32Fn); 8] = [
+            (UnaryOp::Exp, f32::exp),
+            (UnaryOp::Tanh, f32::tanh),
+            (UnaryOp::Sigmoid, |x| 1.0 / (1.0 + (-x).exp())),
+            (UnaryOp::Log, f32::ln),
+            (UnaryOp::Log1p, f32::ln_1p),
+            (UnaryOp::Softplus, |x| x.max(0.0) + (-x.abs()).exp().ln_1p()),
+            (UnaryOp::Sin, f32::sin),
+            (UnaryOp::Cos, f32::cos),
+        ];
+        let ops64: [(UnaryOp, F64Fn); 4] =
+            [(UnaryOp::Exp, f64::exp), (UnaryOp::Tanh, f64::tanh), (UnaryOp::Log, f64::ln), (UnaryOp::Sin, f64::sin)];
+        // log and log1p see positive inputs.
+        let arg = |op: UnaryOp, x: f64| if matches!(op, UnaryOp::Log | UnaryOp::Log1p) { x.abs() } else { x };
+        for n in [10_000_000, 16 * 1024] {
+            for (op, rust) in ops32 {
+                let xs: Vec<f32> = all[..n].iter().map(|&x| arg(op, x) as f32).collect();
+                let (jit, std) = bench(op, &xs, rust);
+                eprintln!(
+                    "{:>8} f32 n={n:>8}: jit {jit:.3} ns/elem, rust {std:.3} ns/elem ({:.1}x)",
+                    op.name(),
+                    std / jit
+                );
+            }
+            for (op, rust) in ops64 {
+                let xs: Vec<f64> = all[..n].iter().map(|&x| arg(op, x)).collect();
+                let (jit, std) = bench(op, &xs, rust);
+                eprintln!(
+                    "{:>8} f64 n={n:>8}: jit {jit:.3} ns/elem, rust {std:.3} ns/elem ({:.1}x)",
+                    op.name(),
+                    std / jit
+                );
             }
         }
     }

@@ -152,6 +152,10 @@ struct Builder<'g> {
     free: Vec<usize>,
     /// Buffers that are never reused (constants, outputs).
     pinned: Vec<bool>,
+    /// Buffers computed once, when the plan is made (constants, random
+    /// sources): an output reading one gets a copy, which the caller may
+    /// take away.
+    once: Vec<bool>,
     steps: Vec<Step>,
     views: Vec<Option<View>>,
     /// The last node reading each buffer.
@@ -183,6 +187,7 @@ pub(crate) fn build(
         buffers: Vec::new(),
         free: Vec::new(),
         pinned: Vec::new(),
+        once: Vec::new(),
         steps: Vec::new(),
         views: vec![None; graph.len()],
         buffer_last_use: Vec::new(),
@@ -211,6 +216,8 @@ pub(crate) fn build(
         let buffer = match view.place {
             Place::Buffer(buffer)
                 if builder.pinned[buffer]
+                    && !builder.once[buffer]
+                    && !output_buffers.contains(&buffer)
                     && view.offset == 0
                     && view.is_dense()
                     && builder.buffers[buffer].shape() == view.shape.as_slice() =>
@@ -251,6 +258,7 @@ impl Builder<'_> {
         }
         self.buffers.push(Tensor::full(dtype, shape, 0.0));
         self.pinned.push(pinned);
+        self.once.push(false);
         self.buffer_last_use.push(0);
         self.buffers.len() - 1
     }
@@ -316,13 +324,25 @@ impl Builder<'_> {
                 let value = tx_interp::eval_op(&node.op, &[], &shape)?;
                 self.buffers.push(value);
                 self.pinned.push(true);
+                self.once.push(true);
                 self.buffer_last_use.push(usize::MAX);
                 View::dense(Place::Buffer(self.buffers.len() - 1), dtype, &shape)
             }
             Op::StopGradient => operand(0)?,
             Op::Transpose { perm } => operand(0)?.transpose(perm),
             Op::Broadcast { .. } => operand(0)?.broadcast(&shape),
-            Op::Slice { axes } => operand(0)?.slice(axes),
+            Op::Slice { axes } => {
+                let source = operand(0)?;
+                if slice_fits(&source.shape, axes) {
+                    source.slice(axes)
+                } else {
+                    // Out of bounds for this call: the interpreter says why.
+                    let buffer = self.allocate(dtype, &shape, pinned);
+                    let out = View::dense(Place::Buffer(buffer), dtype, &shape);
+                    self.host(id, vec![source], out.clone());
+                    out
+                }
+            }
             Op::Reshape { .. } => {
                 let source = operand(0)?;
                 if source.is_dense() {
@@ -611,9 +631,11 @@ impl Builder<'_> {
         args.push(acc.clone());
         self.elementwise(&accumulating, &args, &acc)?;
         if let Some(Step::Nest(nest)) = self.steps.last_mut() {
-            // Outer indices write the same outputs: one thread.
+            // Outer indices write the same outputs: one thread; the
+            // innermost loop may be split only when it runs over kept
+            // elements (not when it is the reduced axis itself).
             nest.parallel = false;
-            nest.split_inner = true;
+            nest.split_inner = nest.inner.last().is_some_and(|&s| s != 0);
         }
         if op == ReduceOp::Mean {
             let count: usize = axes.iter().map(|&a| input_shape[a]).product();
@@ -734,6 +756,18 @@ impl Builder<'_> {
         }
         Ok(out)
     }
+}
+
+/// Whether every range of a slice lies inside its axis.
+fn slice_fits(shape: &[usize], axes: &[tx_ir::AxisSlice]) -> bool {
+    axes.len() == shape.len()
+        && axes.iter().zip(shape).all(|(slice, &dim)| match *slice {
+            tx_ir::AxisSlice::Full => true,
+            tx_ir::AxisSlice::Range { start, step, len } => {
+                let last = start as i128 + (len as i128 - 1) * i128::from(step);
+                start <= dim && (len == 0 || (start < dim && last >= 0 && last < dim as i128))
+            }
+        })
 }
 
 /// The shape of a reduction's kept axes.
