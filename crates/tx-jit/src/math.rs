@@ -118,6 +118,13 @@ pub(crate) fn exp(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
     lift1(b, ty, x, |e, x| e.exp(x, true))
 }
 
+/// e^x for x <= 0 (or NaN), for the sums of reductions: as accurate as
+/// [`exp`] while the result is a normal number, flushed to +0 below it
+/// (|error| < 1.2e-38 in f32, 2.3e-308 in f64), and about a quarter cheaper.
+pub(crate) fn exp_nonpositive(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
+    lift1(b, ty, x, |e, x| e.exp_ftz(x))
+}
+
 /// e^x - 1, accurate (relative) near 0.
 pub(crate) fn expm1(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
     lift1(b, ty, x, |e, x| e.expm1(x))
@@ -618,6 +625,19 @@ impl Em<'_, '_> {
         let (s1, s2) = self.exp2i_split(t, n);
         let p = self.fma(u, s1, s1);
         self.mul(p, s2)
+    }
+
+    /// e^x for x <= 0, results below the smallest normal number flushed to
+    /// +0 (one scaling by 2^n instead of two).
+    fn exp_ftz(&mut self, x: Value) -> Value {
+        let lo = if self.is64() { -708.3 } else { -87.33 };
+        let under = self.mask_c(FloatCC::LessThan, x, lo);
+        let xc = self.max_keep(lo, x);
+        let (t, _, r) = self.exp_reduce(xc);
+        let u = self.expm1_poly(r);
+        let s = self.exp2i(t, 0);
+        let p = self.fma(u, s, s);
+        self.b.ins().band_not(p, under)
     }
 
     fn expm1(&mut self, x: Value) -> Value {

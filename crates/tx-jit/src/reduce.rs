@@ -285,7 +285,9 @@ fn fold(
             Width::Scalar => (scalar_ty, shift.by),
         };
         let shifted = b.ins().fsub(x, by);
-        let e = math::exp(b, ty, shifted);
+        // x - shift <= 0: the cheaper exp (its flush of results below the
+        // smallest normal number to 0 is invisible in a sum).
+        let e = math::exp_nonpositive(b, ty, shifted);
         if let Some((out, step)) = shift.store {
             match step {
                 Some(step) => {
