@@ -444,3 +444,205 @@ pub(crate) fn strided_kernel(
     codegen::ret(b);
     Ok(())
 }
+
+/// Elements per tile of a tiled kernel (a tile buffer is 2 KiB of f32).
+const TILE: i64 = 512;
+
+/// The block function of a node of an f32 body that runs wide (see
+/// `wide.rs`), if it is one.
+fn wide_fn(body: &Body, node: &KernelNode) -> Option<crate::wide::BlockFn> {
+    match node.op {
+        Op::Unary(op) if body.vector_float() == Some(DType::F32) => crate::wide::block_fn(op),
+        _ => None,
+    }
+}
+
+/// Whether `body` is compiled in tiles: an f32 vector body with at least
+/// one function that runs wide on this CPU.
+pub(crate) fn tiled(body: &Body) -> bool {
+    body.nodes.iter().any(|node| wide_fn(body, node).is_some())
+}
+
+/// The tiled kernel of `body` (classes as for [`vector_kernel`]): for each
+/// tile of the row, stage after stage, a JIT-ed 128-bit loop computes the
+/// cheap ops and stores the inputs of the wide functions (and any value a
+/// later stage reads) into tile buffers on the stack; the wide functions
+/// then run over those buffers in place (`wide.rs`).
+pub(crate) fn tiled_kernel(
+    b: &mut FunctionBuilder,
+    body: &Body,
+    classes: &[Class],
+    [len, ptrs, _strides]: [Value; 3],
+) -> Result<(), String> {
+    use cranelift_codegen::ir::{AbiParam, Signature, StackSlotData, StackSlotKind};
+    let float = DType::F32;
+    let n = body.operands.len();
+    let count = body.nodes.len();
+    let wide: Vec<Option<crate::wide::BlockFn>> = body.nodes.iter().map(|node| wide_fn(body, node)).collect();
+    // stage[k]: the stage computing node k (for a wide node: the stage that
+    // stores its input); ready[k]: the first stage that can read its value.
+    let mut stage = vec![0usize; count];
+    let mut ready = vec![0usize; count];
+    for (k, node) in body.nodes.iter().enumerate() {
+        let s = node
+            .args
+            .iter()
+            .map(|arg| match *arg {
+                KernelArg::Operand(_) => 0,
+                KernelArg::Node(j) => ready[j],
+            })
+            .max()
+            .unwrap_or(0);
+        stage[k] = s;
+        ready[k] = if wide[k].is_some() { s + 1 } else { s };
+    }
+    let last = count - 1;
+    let stages = ready[last] + 1;
+    // Which nodes live in a tile buffer: wide nodes, and values read in a
+    // later stage than the one computing them.
+    let mut buffered = vec![false; count];
+    for (k, node) in body.nodes.iter().enumerate() {
+        if wide[k].is_some() {
+            buffered[k] = true;
+        }
+        for arg in &node.args {
+            if let KernelArg::Node(j) = *arg
+                && wide[k].is_none()
+                && ready[j] < stage[k]
+            {
+                buffered[j] = true;
+            }
+        }
+    }
+    if ready[last] > stage[last] || stage[last] + 1 < stages {
+        buffered[last] = true;
+    }
+    let mut offsets = vec![None; count];
+    let mut slots = 0i64;
+    for k in 0..count {
+        if buffered[k] {
+            offsets[k] = Some(slots * TILE * 4);
+            slots += 1;
+        }
+    }
+    let slot = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (slots * TILE * 4) as u32, 6));
+    let tiles = b.ins().stack_addr(types::I64, slot, 0);
+    let mut signature = Signature::new(b.func.signature.call_conv);
+    signature.params.push(AbiParam::new(types::I64));
+    signature.params.push(AbiParam::new(types::I64));
+    let signature = b.import_signature(signature);
+
+    let bases: Vec<Value> = (0..=n).map(|k| codegen::load_word(b, ptrs, k)).collect();
+    let mut constants = vec![None; n];
+    for k in 0..n {
+        if classes[k] == Class::Constant {
+            let scalar = codegen::load(b, float, Width::Scalar, float, bases[k]);
+            let vector = b.ins().splat(cl_type(float, Width::Vector, float), scalar);
+            constants[k] = Some((scalar, vector));
+        }
+    }
+    let dtypes = body.dtypes();
+    let ty4 = cl_type(float, Width::Vector, float);
+    // One tile of `length` elements from element `start`.
+    let tile = |b: &mut FunctionBuilder, start: Value, length: Value| -> Result<(), String> {
+        for s in 0..stages {
+            let pass = |b: &mut FunctionBuilder, i: Value, width: Width| -> Result<(), String> {
+                let ty = if width == Width::Vector { ty4 } else { types::F32 };
+                let index = b.ins().iadd(start, i);
+                let mut values: Vec<Option<Value>> = vec![None; count];
+                let read = |b: &mut FunctionBuilder, values: &[Option<Value>], arg: KernelArg| match arg {
+                    KernelArg::Operand(k) => match (classes[k], constants[k]) {
+                        (Class::Constant, Some((scalar, vector))) => {
+                            if width == Width::Vector {
+                                vector
+                            } else {
+                                scalar
+                            }
+                        }
+                        _ => {
+                            let addr = codegen::address(b, bases[k], index, 4);
+                            b.ins().load(ty, codegen::mem(), addr, 0)
+                        }
+                    },
+                    KernelArg::Node(j) => match (values[j], offsets[j]) {
+                        (Some(value), _) => value,
+                        (None, offset) => {
+                            let base = b.ins().iadd_imm_s(tiles, offset.unwrap_or(0));
+                            let addr = codegen::address(b, base, i, 4);
+                            // A bool lives in a tile as a 32-bit lane mask.
+                            match (dtypes[j], width) {
+                                (DType::Bool, Width::Vector) => b.ins().load(types::I32X4, codegen::mem(), addr, 0),
+                                (DType::Bool, Width::Scalar) => {
+                                    let mask = b.ins().load(types::I32, codegen::mem(), addr, 0);
+                                    b.ins().icmp_imm_s(IntCC::NotEqual, mask, 0)
+                                }
+                                _ => b.ins().load(ty, codegen::mem(), addr, 0),
+                            }
+                        }
+                    },
+                };
+                let store_tile = |b: &mut FunctionBuilder, k: usize, value: Value| {
+                    let base = b.ins().iadd_imm_s(tiles, offsets[k].unwrap_or(0));
+                    let addr = codegen::address(b, base, i, 4);
+                    let value = if dtypes[k] == DType::Bool && width == Width::Scalar {
+                        let wide = b.ins().uextend(types::I32, value);
+                        b.ins().ineg(wide)
+                    } else {
+                        value
+                    };
+                    b.ins().store(codegen::mem(), value, addr, 0);
+                };
+                for (k, node) in body.nodes.iter().enumerate() {
+                    if stage[k] != s {
+                        continue;
+                    }
+                    if wide[k].is_some() {
+                        let input = read(b, &values, node.args[0]);
+                        store_tile(b, k, input);
+                        continue;
+                    }
+                    let args: Vec<Value> = node.args.iter().map(|&arg| read(b, &values, arg)).collect();
+                    let arg_dtypes: Vec<DType> = node
+                        .args
+                        .iter()
+                        .map(|arg| match *arg {
+                            KernelArg::Operand(j) => body.operands[j],
+                            KernelArg::Node(j) => dtypes[j],
+                        })
+                        .collect();
+                    let value = emit_op(b, &node.op, &args, &arg_dtypes, dtypes[k], width, float)?;
+                    values[k] = Some(value);
+                    if buffered[k] && k != last {
+                        store_tile(b, k, value);
+                    }
+                }
+                if s + 1 == stages {
+                    let result = read(b, &values, KernelArg::Node(last));
+                    let addr = codegen::address(b, bases[n], index, 4);
+                    b.ins().store(codegen::mem(), result, addr, 0);
+                }
+                Ok(())
+            };
+            let zero = b.ins().iconst(types::I64, 0);
+            let rest = codegen::counted_loop(b, zero, length, 4, &mut |b, i| pass(b, i, Width::Vector))?;
+            codegen::counted_loop(b, rest, length, 1, &mut |b, i| pass(b, i, Width::Scalar))?;
+            // The wide functions whose inputs this stage stored.
+            for k in (0..count).filter(|&k| stage[k] == s) {
+                if let Some(f) = wide[k] {
+                    let buffer = b.ins().iadd_imm_s(tiles, offsets[k].unwrap_or(0));
+                    let callee = b.ins().iconst(types::I64, f as usize as i64);
+                    b.ins().call_indirect(signature, callee, &[buffer, length]);
+                }
+            }
+        }
+        Ok(())
+    };
+    let zero = b.ins().iconst(types::I64, 0);
+    let tile_len = b.ins().iconst(types::I64, TILE);
+    let rest = codegen::counted_loop(b, zero, len, TILE, &mut |b, start| tile(b, start, tile_len))?;
+    // The last, partial tile.
+    let remaining = b.ins().isub(len, rest);
+    tile(b, rest, remaining)?;
+    codegen::ret(b);
+    Ok(())
+}

@@ -23,6 +23,7 @@ mod plan;
 mod reduce;
 mod runtime;
 mod view;
+mod wide;
 
 use std::fmt::Write;
 

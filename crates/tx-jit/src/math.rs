@@ -309,22 +309,22 @@ fn lift2(
 
 /// 1.5·2^23 and 1.5·2^52: adding one rounds a float of smaller magnitude to
 /// an integer n and leaves n in the low bits of the mantissa.
-const MAGIC32: f64 = 12582912.0;
+pub(crate) const MAGIC32: f64 = 12582912.0;
 const MAGIC64: f64 = 6755399441055744.0;
 
-const LOG2E32: f64 = std::f32::consts::LOG2_E as f64;
+pub(crate) const LOG2E32: f64 = std::f32::consts::LOG2_E as f64;
 const LOG2E64: f64 = std::f64::consts::LOG2_E;
 
 /// ln 2 = HI + LO with HI short enough that n·HI is exact for the exponents
 /// of the reductions (fdlibm's splits).
-const LN2_HI32: f64 = 0.693145751953125; // 0x3f317200
-const LN2_LO32: f64 = 1.428606765330187e-06; // 0x35bfbe8e
+pub(crate) const LN2_HI32: f64 = 0.693145751953125; // 0x3f317200
+pub(crate) const LN2_LO32: f64 = 1.428606765330187e-06; // 0x35bfbe8e
 const LN2_HI64: f64 = f64::from_bits(0x3fe62e42fee00000);
 const LN2_LO64: f64 = f64::from_bits(0x3dea39ef35793c76);
 
 /// Q(r) with e^r - 1 ≈ r + r²Q(r) on |r| <= ln2/2 (minimax, relative error
 /// of e^r - 1 below 2^-26 (f32) and 2^-55.6 (f64) before rounding).
-const EXPM1_Q32: [f64; 5] =
+pub(crate) const EXPM1_Q32: [f64; 5] =
     [0.4999999701976776, 0.16666541993618011, 0.04166720435023308, 0.00836664717644453, 0.001388249802403152];
 const EXPM1_Q64: [f64; 10] = [
     0.5000000000000006,

@@ -44,6 +44,9 @@ impl Kernels {
             return Ok(k);
         }
         match &key {
+            KernelKey::Vector(body, classes) if elementwise::tiled(body) => {
+                self.jit.define("tiled", |b, params| elementwise::tiled_kernel(b, body, classes, params))?
+            }
             KernelKey::Vector(body, classes) => {
                 self.jit.define("vector", |b, params| elementwise::vector_kernel(b, body, classes, params))?
             }

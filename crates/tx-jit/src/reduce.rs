@@ -285,9 +285,10 @@ fn fold(
             Width::Scalar => (scalar_ty, shift.by),
         };
         let shifted = b.ins().fsub(x, by);
-        // x - shift <= 0: the cheaper exp (its flush of results below the
-        // smallest normal number to 0 is invisible in a sum).
-        let e = math::exp_nonpositive(b, ty, shifted);
+        // x - shift <= 0: the cheaper exp when the values only feed a sum
+        // (its flush of results below the smallest normal number to 0 is
+        // invisible there); softmax stores them, so subnormals must stay.
+        let e = if shift.store.is_some() { math::exp(b, ty, shifted) } else { math::exp_nonpositive(b, ty, shifted) };
         if let Some((out, step)) = shift.store {
             match step {
                 Some(step) => {
