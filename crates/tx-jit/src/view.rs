@@ -75,7 +75,9 @@ impl View {
         for (axis, slice) in axes.iter().enumerate() {
             if let AxisSlice::Range { start, step, len } = *slice {
                 view.offset += start as isize * view.strides[axis];
-                view.strides[axis] *= step as isize;
+                // The step of a slice of at most one element is never taken
+                // (and may be as large as i64::MAX).
+                view.strides[axis] = if len <= 1 { 0 } else { view.strides[axis].saturating_mul(step as isize) };
                 view.shape[axis] = len;
             }
         }
