@@ -899,7 +899,13 @@ impl Em<'_, '_> {
         let m1 = self.fma(jj, half, half);
         let t1 = self.add(m1, magic);
         let sgn = self.parity_sign(t1);
-        self.b.ins().bxor(y, sgn)
+        let y = self.b.ins().bxor(y, sgn);
+        // Near 0 the reduction by π/2 leaves an ulp of error in a value
+        // that rounds to exactly 1 (and cos(0) = 1 matters: casts, tests).
+        let ax = self.b.ins().fabs(x);
+        let tiny = if self.is64() { 1.0 / 134217728.0 } else { 1.0 / 4096.0 };
+        let near0 = self.mask_c(FloatCC::LessThan, ax, tiny);
+        self.sel_c(near0, 1.0, y)
     }
 
     // ---- pow (F64X2 only) ----

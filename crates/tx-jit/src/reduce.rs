@@ -145,7 +145,7 @@ pub(crate) fn row_kernel(
                     let max = fold(b, &reader, len, Combine::Max, None)?;
                     let (finite, shift) = finite_or_zero(b, scalar_ty, max);
                     let shift = codegen::pin(b, shift);
-                    let sum = fold(b, &reader, len, Combine::Add, Some(Shift { by: shift, store: None }))?;
+                    let sum = exp_sum(b, &reader, len, Shift { by: shift, store: None })?;
                     let log = math::log(b, scalar_ty, sum);
                     let lse = b.ins().fadd(shift, log);
                     b.ins().select(finite, lse, max)
@@ -156,7 +156,7 @@ pub(crate) fn row_kernel(
         RowOp::Softmax | RowOp::LogSoftmax => {
             let max = fold(b, &reader, len, Combine::Max, None)?;
             let store = (op == RowOp::Softmax).then(|| (out, steps.get(n).copied()));
-            let sum = fold(b, &reader, len, Combine::Add, Some(Shift { by: max, store }))?;
+            let sum = exp_sum(b, &reader, len, Shift { by: max, store })?;
             let bytes = size_of(float);
             let vectors = reader.vectors();
             let zero = b.ins().iconst(types::I64, 0);
@@ -260,6 +260,132 @@ impl Combine {
 struct Shift {
     by: Value,
     store: Option<(Value, Option<Value>)>,
+}
+
+/// Elements per tile when `exp` runs wide.
+const TILE: i64 = 512;
+
+/// The sum of `exp(x - shift)` over the row (stored into the output row as
+/// well for softmax). For f32 rows read in vectors, `exp` runs 16 lanes wide
+/// (`wide.rs`): the shifted values go to a tile buffer on the stack (or
+/// straight into the output row), the wide `exp` runs over it in place, and
+/// a vector loop sums it.
+fn exp_sum(b: &mut FunctionBuilder, reader: &Reader, len: Value, shift: Shift) -> Result<Value, String> {
+    use cranelift_codegen::ir::{AbiParam, Signature, StackSlotData, StackSlotKind};
+    let wide = crate::wide::block_fn(tx_ir::UnaryOp::Exp).filter(|_| {
+        reader.float == DType::F32 && reader.vectors() && shift.store.is_none_or(|(_, step)| step.is_none())
+    });
+    let Some(wide) = wide else {
+        return fold(b, reader, len, Combine::Add, Some(shift));
+    };
+    let mut signature = Signature::new(b.func.signature.call_conv);
+    signature.params.push(AbiParam::new(types::I64));
+    signature.params.push(AbiParam::new(types::I64));
+    let signature = b.import_signature(signature);
+    let callee = b.ins().iconst(types::I64, wide as usize as i64);
+    let vector_ty = cl_type(DType::F32, Width::Vector, DType::F32);
+    let by = b.ins().splat(vector_ty, shift.by);
+    // x - shift for elements start..start+count, written at `dest`.
+    let shifted = |b: &mut FunctionBuilder, start: Value, count: Value, dest: Value| -> Result<(), String> {
+        let zero = b.ins().iconst(types::I64, 0);
+        let write = |b: &mut FunctionBuilder, i: Value, width: Width| -> Result<(), String> {
+            let index = b.ins().iadd(start, i);
+            let x = reader.value(b, index, width)?;
+            let d = if width == Width::Vector { by } else { shift.by };
+            let value = b.ins().fsub(x, d);
+            let addr = codegen::address(b, dest, i, 4);
+            b.ins().store(codegen::mem(), value, addr, 0);
+            Ok(())
+        };
+        let rest = codegen::counted_loop(b, zero, count, 4, &mut |b, i| write(b, i, Width::Vector))?;
+        codegen::counted_loop(b, rest, count, 1, &mut |b, i| write(b, i, Width::Scalar))?;
+        Ok(())
+    };
+    let zero = b.ins().iconst(types::I64, 0);
+    match shift.store {
+        Some((out, _)) => {
+            // Softmax: the output row holds the exps.
+            shifted(b, zero, len, out)?;
+            b.ins().call_indirect(signature, callee, &[out, len]);
+            sum_buffer(b, out, len)
+        }
+        None => {
+            let slot = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (TILE * 4) as u32, 6));
+            let tile = b.ins().stack_addr(types::I64, slot, 0);
+            let total = b.declare_var(types::F32);
+            let start_total = b.ins().f32const(0.0);
+            b.def_var(total, start_total);
+            let tile_len = b.ins().iconst(types::I64, TILE);
+            let one_tile = |b: &mut FunctionBuilder, start: Value, count: Value| -> Result<(), String> {
+                shifted(b, start, count, tile)?;
+                b.ins().call_indirect(signature, callee, &[tile, count]);
+                let part = sum_buffer(b, tile, count)?;
+                let current = b.use_var(total);
+                let next = b.ins().fadd(current, part);
+                b.def_var(total, next);
+                Ok(())
+            };
+            let rest = codegen::counted_loop(b, zero, len, TILE, &mut |b, start| one_tile(b, start, tile_len))?;
+            let remaining = b.ins().isub(len, rest);
+            one_tile(b, rest, remaining)?;
+            let total = b.use_var(total);
+            Ok(codegen::pin(b, total))
+        }
+    }
+}
+
+/// The sum of `len` f32 values at `base`: four vector accumulators, then a
+/// vector loop, then a scalar tail.
+fn sum_buffer(b: &mut FunctionBuilder, base: Value, len: Value) -> Result<Value, String> {
+    let vector_ty = types::F32X4;
+    let accs: Vec<_> = (0..4).map(|_| b.declare_var(vector_ty)).collect();
+    let zero_vector = constant(b, vector_ty, 0.0);
+    for &acc in &accs {
+        b.def_var(acc, zero_vector);
+    }
+    let scalar = b.declare_var(types::F32);
+    let zero_scalar = b.ins().f32const(0.0);
+    b.def_var(scalar, zero_scalar);
+    let zero = b.ins().iconst(types::I64, 0);
+    {
+        let rest = codegen::counted_loop(b, zero, len, 16, &mut |b, i| {
+            let addr = codegen::address(b, base, i, 4);
+            for (u, &acc) in accs.iter().enumerate() {
+                let x = b.ins().load(vector_ty, codegen::mem(), addr, (u * 16) as i32);
+                let current = b.use_var(acc);
+                let next = b.ins().fadd(current, x);
+                b.def_var(acc, next);
+            }
+            Ok(())
+        })?;
+        let rest = codegen::counted_loop(b, rest, len, 4, &mut |b, i| {
+            let addr = codegen::address(b, base, i, 4);
+            let x = b.ins().load(vector_ty, codegen::mem(), addr, 0);
+            let current = b.use_var(accs[0]);
+            let next = b.ins().fadd(current, x);
+            b.def_var(accs[0], next);
+            Ok(())
+        })?;
+        codegen::counted_loop(b, rest, len, 1, &mut |b, i| {
+            let addr = codegen::address(b, base, i, 4);
+            let x = b.ins().load(types::F32, codegen::mem(), addr, 0);
+            let current = b.use_var(scalar);
+            let next = b.ins().fadd(current, x);
+            b.def_var(scalar, next);
+            Ok(())
+        })?;
+        let mut total = b.use_var(accs[0]);
+        for &acc in &accs[1..] {
+            let other = b.use_var(acc);
+            total = b.ins().fadd(total, other);
+        }
+        let mut sum = b.use_var(scalar);
+        for lane in 0..4u8 {
+            let x = b.ins().extractlane(total, lane);
+            sum = b.ins().fadd(sum, x);
+        }
+        Ok(sum)
+    }
 }
 
 /// Folds the prologue's values over `0..len` with `combine`; returns a
