@@ -148,11 +148,6 @@ impl fmt::Debug for Cache {
     }
 }
 
-fn jit_options() -> tx_jit::Options {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    tx_jit::Options { threads, keep_clif: false }
-}
-
 impl Program {
     fn new(model: Model, level: Level) -> Result<Program, Error> {
         let params = tx_interp::init_params(&model.graph);
@@ -228,7 +223,7 @@ impl Program {
             let position = match cache.iter().position(|(n, _)| *n == nodes) {
                 Some(k) => k,
                 None => {
-                    let exe = tx_jit::compile(&self.optimized.graph, &nodes, &jit_options())?;
+                    let exe = tx_jit::compile(&self.optimized.graph, &nodes, &tx_jit::Options::all_cores())?;
                     cache.push((nodes, Box::new(exe)));
                     cache.len() - 1
                 }
@@ -366,25 +361,21 @@ impl Function {
             slot => {
                 let mut nodes = self.outputs.clone();
                 nodes.extend(self.updates.iter().map(|&(_, value)| value));
-                slot.insert(Box::new(tx_jit::compile(&self.optimized.graph, &nodes, &jit_options())?))
+                slot.insert(Box::new(tx_jit::compile(&self.optimized.graph, &nodes, &tx_jit::Options::all_cores())?))
             }
         };
         let mut outputs = exe.call(&named, &params)?;
         let values: Vec<Tensor> = (0..self.outputs.len()).filter_map(|k| outputs.get(k).cloned()).collect();
         // Every update was computed from the values before the call; each
         // parameter now takes its new value without a copy.
-        for (k, &(index, node)) in self.updates.iter().enumerate() {
-            match self.updates[..k].iter().find(|&&(_, earlier)| earlier == node) {
-                // Two parameters take the same value: the buffer went to the first.
-                Some(&(first, _)) => self.params[index].1 = self.params[first].1.clone(),
-                None => {
-                    let position = self.outputs.len() + k;
-                    if !outputs.swap(position, &mut self.params[index].1)
-                        && let Some(value) = outputs.get(position)
-                    {
-                        self.params[index].1 = value.clone();
-                    }
-                }
+        // (A value two parameters take is two outputs, each with its own
+        // buffer.)
+        for (k, &(index, _)) in self.updates.iter().enumerate() {
+            let position = self.outputs.len() + k;
+            if !outputs.swap(position, &mut self.params[index].1)
+                && let Some(value) = outputs.get(position)
+            {
+                self.params[index].1 = value.clone();
             }
         }
         Ok(values)

@@ -78,8 +78,7 @@ impl<'g> Engine<'g> {
         Ok(match backend {
             crate::args::Backend::Interp => Engine::Interp(graph, roots.to_vec()),
             crate::args::Backend::Jit => {
-                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-                let options = tx_jit::Options { threads, keep_clif };
+                let options = tx_jit::Options { keep_clif, ..tx_jit::Options::all_cores() };
                 Engine::Jit(Box::new(tx_jit::compile(graph, roots, &options)?))
             }
         })

@@ -147,7 +147,7 @@ impl_real!(f64);
 
 /// The numpy broadcast of concrete shapes: align on the right; each pair of
 /// sizes must be equal or one of them 1.
-pub(crate) fn broadcast_shape(shapes: &[&[usize]]) -> Result<Vec<usize>, String> {
+pub fn broadcast_shape(shapes: &[&[usize]]) -> Result<Vec<usize>, String> {
     let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
     let mut out = vec![1usize; rank];
     for shape in shapes {

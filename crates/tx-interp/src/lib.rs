@@ -25,9 +25,11 @@ mod matmul;
 mod movement;
 mod reduce;
 
+pub use element::broadcast_shape;
 pub use error::EvalError;
 pub use eval::{Call, bind_call, eval_op, evaluate};
 pub use init::{init_param, init_params, random_inputs};
+pub use movement::slice_fits;
 pub use tx_tensor::Tensor;
 
 use tx_ir::{Graph, NodeId};

@@ -125,6 +125,16 @@ pub(crate) fn unslice(x: &Tensor, axes: &[AxisSlice], shape: &[usize]) -> Result
 /// axis of `size` elements, or `None` when one of them is out of bounds.
 /// ndarray counts a negative step from the end of the range, so the range is
 /// written from the last element taken to just past `start`.
+/// Whether `slice` fits a tensor of `shape` (what [`slice`] checks before
+/// it reads; the JIT asks the same question of its views).
+pub fn slice_fits(shape: &[usize], axes: &[AxisSlice]) -> bool {
+    axes.len() == shape.len()
+        && axes.iter().zip(shape).all(|(how, &size)| match *how {
+            AxisSlice::Full => true,
+            AxisSlice::Range { start, step, len } => ndarray_slice(start, step, len, size).is_some(),
+        })
+}
+
 fn ndarray_slice(start: usize, step: i64, len: usize, size: usize) -> Option<Slice> {
     if len == 0 {
         return Some(Slice::new(0, Some(0), 1));

@@ -28,7 +28,7 @@ mod wide;
 use std::fmt::Write;
 
 use tx_interp::{Call, EvalError, bind_call};
-use tx_ir::{Bindings, Graph, NodeId, Op};
+use tx_ir::{Bindings, Graph, NodeId};
 use tx_tensor::Tensor;
 
 use crate::codegen::Jit;
@@ -46,6 +46,14 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options { threads: 1, keep_clif: false }
+    }
+}
+
+impl Options {
+    /// One thread per core of this machine (what the `tx` command and the
+    /// Rust API use).
+    pub fn all_cores() -> Options {
+        Options { threads: std::thread::available_parallelism().map_or(1, |n| n.get()), keep_clif: false }
     }
 }
 
@@ -229,31 +237,17 @@ impl Executable {
         plan.steps
             .iter()
             .filter_map(|step| match step {
-                plan::Step::Host { op, .. } => Some(op_label(op)),
+                plan::Step::Host { op, .. } => Some(op.name().to_string()),
                 _ => None,
             })
             .collect()
     }
 }
 
-fn op_label(op: &Op) -> String {
-    op.name().to_string()
-}
-
 fn is_standard(tensor: &Tensor) -> bool {
-    match tensor {
-        Tensor::F32(a) => a.is_standard_layout(),
-        Tensor::F64(a) => a.is_standard_layout(),
-        Tensor::I64(a) => a.is_standard_layout(),
-        Tensor::Bool(a) => a.is_standard_layout(),
-    }
+    tx_tensor::with_array!(tensor, a => a.is_standard_layout())
 }
 
 fn standard(tensor: &Tensor) -> Tensor {
-    match tensor {
-        Tensor::F32(a) => Tensor::F32(a.as_standard_layout().into_owned()),
-        Tensor::F64(a) => Tensor::F64(a.as_standard_layout().into_owned()),
-        Tensor::I64(a) => Tensor::I64(a.as_standard_layout().into_owned()),
-        Tensor::Bool(a) => Tensor::Bool(a.as_standard_layout().into_owned()),
-    }
+    tx_tensor::with_array!(tensor, a => Tensor::from(a.as_standard_layout().into_owned()))
 }

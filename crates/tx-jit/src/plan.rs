@@ -336,7 +336,7 @@ impl Builder<'_> {
             Op::Broadcast { .. } => operand(0)?.broadcast(&shape),
             Op::Slice { axes } => {
                 let source = operand(0)?;
-                if slice_fits(&source.shape, axes) {
+                if tx_interp::slice_fits(&source.shape, axes) {
                     source.slice(axes)
                 } else {
                     // Out of bounds for this call: the interpreter says why.
@@ -452,14 +452,7 @@ impl Builder<'_> {
             None => (Vec::new(), 0),
         };
         let (outer_strides, inner): (Vec<Vec<isize>>, Vec<i64>) = strides.iter().map(split).unzip();
-        let classes: Option<Vec<Class>> = inner[..operands.len()]
-            .iter()
-            .map(|&s| match s {
-                0 => Some(Class::Constant),
-                1 => Some(Class::Contiguous),
-                _ => None,
-            })
-            .collect();
+        let classes = classes_of(&inner[..operands.len()]);
         let key = match (classes, body.vector_float(), inner[operands.len()]) {
             (Some(classes), Some(_), 1) => KernelKey::Vector(body.clone(), classes),
             _ => KernelKey::Strided(body.clone()),
@@ -508,14 +501,7 @@ impl Builder<'_> {
         let out_row = if matches!(op, RowOp::Reduce(_)) { 1 } else { len as isize };
         outer_strides.push(standard_strides(kept_shape).iter().map(|s| s * out_row).collect());
         let (outer, outer_strides) = coalesce(kept_shape, &outer_strides);
-        let classes: Option<Vec<Class>> = inner[..operands.len()]
-            .iter()
-            .map(|&s| match s {
-                0 => Some(Class::Constant),
-                1 => Some(Class::Contiguous),
-                _ => None,
-            })
-            .collect();
+        let classes = classes_of(&inner[..operands.len()]);
         let out_dense = matches!(op, RowOp::Reduce(_)) || inner[operands.len()] == 1;
         let access = match (classes, body.vector_float(), out_dense) {
             (Some(classes), Some(_), true) => Access::Vector(classes),
@@ -551,7 +537,8 @@ impl Builder<'_> {
         shape: &[usize],
         pinned: bool,
     ) -> Result<View, String> {
-        let input_shape = broadcast_all(operands.iter().map(|v| v.shape.as_slice()))?;
+        let shapes: Vec<&[usize]> = operands.iter().map(|v| v.shape.as_slice()).collect();
+        let input_shape = tx_interp::broadcast_shape(&shapes)?;
         if matches!(op, ReduceOp::Max | ReduceOp::Min | ReduceOp::LogSumExp)
             && let Some(&axis) = axes.iter().find(|&&axis| input_shape[axis] == 0)
         {
@@ -761,16 +748,17 @@ impl Builder<'_> {
     }
 }
 
-/// Whether every range of a slice lies inside its axis.
-fn slice_fits(shape: &[usize], axes: &[tx_ir::AxisSlice]) -> bool {
-    axes.len() == shape.len()
-        && axes.iter().zip(shape).all(|(slice, &dim)| match *slice {
-            tx_ir::AxisSlice::Full => true,
-            tx_ir::AxisSlice::Range { start, step, len } => {
-                let last = start as i128 + (len as i128 - 1) * i128::from(step);
-                start <= dim && (len == 0 || (start < dim && last >= 0 && last < dim as i128))
-            }
+/// How each operand is read along the innermost loop, when every one is
+/// contiguous or constant there (what a vector kernel needs).
+fn classes_of(inner: &[i64]) -> Option<Vec<Class>> {
+    inner
+        .iter()
+        .map(|&stride| match stride {
+            0 => Some(Class::Constant),
+            1 => Some(Class::Contiguous),
+            _ => None,
         })
+        .collect()
 }
 
 /// The shape of a reduction's kept axes.
@@ -781,26 +769,4 @@ fn out_kept_shape(input_shape: &[usize], axes: &[usize]) -> Vec<usize> {
 /// The body that passes operand 0 through.
 fn identity(dtype: DType) -> Body {
     Body::of_op(&Op::StopGradient, vec![dtype])
-}
-
-/// numpy broadcasting of concrete shapes.
-fn broadcast_all<'a>(shapes: impl Iterator<Item = &'a [usize]>) -> Result<Vec<usize>, String> {
-    let mut out: Vec<usize> = Vec::new();
-    for shape in shapes {
-        if shape.len() > out.len() {
-            let mut wider = vec![1; shape.len() - out.len()];
-            wider.extend(&out);
-            out = wider;
-        }
-        let extra = out.len() - shape.len();
-        for (axis, &dim) in shape.iter().enumerate() {
-            let slot = &mut out[axis + extra];
-            if *slot == 1 {
-                *slot = dim;
-            } else if dim != 1 && dim != *slot {
-                return Err(format!("internal error: shapes {shape:?} and {out:?} do not broadcast"));
-            }
-        }
-    }
-    Ok(out)
 }

@@ -39,21 +39,11 @@ unsafe impl Send for Ptr {}
 unsafe impl Sync for Ptr {}
 
 fn data_ptr(tensor: &Tensor) -> *mut u8 {
-    match tensor {
-        Tensor::F32(a) => a.as_ptr() as *mut u8,
-        Tensor::F64(a) => a.as_ptr() as *mut u8,
-        Tensor::I64(a) => a.as_ptr() as *mut u8,
-        Tensor::Bool(a) => a.as_ptr() as *mut u8,
-    }
+    tx_tensor::with_array!(tensor, a => a.as_ptr() as *mut u8)
 }
 
 fn data_ptr_mut(tensor: &mut Tensor) -> *mut u8 {
-    match tensor {
-        Tensor::F32(a) => a.as_mut_ptr() as *mut u8,
-        Tensor::F64(a) => a.as_mut_ptr() as *mut u8,
-        Tensor::I64(a) => a.as_mut_ptr() as *mut u8,
-        Tensor::Bool(a) => a.as_mut_ptr() as *mut u8,
-    }
+    tx_tensor::with_array!(tensor, a => a.as_mut_ptr() as *mut u8)
 }
 
 /// The base pointer of every place: given tensors (row-major, checked by
