@@ -220,7 +220,7 @@ fn differential(
 /// Per output element, an allowance for ill-conditioned outputs: 16 times
 /// the largest change of the interpreter's result when every value moves by
 /// as much as the JIT may round it differently ([`rounding`]), in two runs
-/// with random signs; infinite where a value changes between finite,
+/// with random signs and their two mirror images; infinite where a value changes between finite,
 /// infinite and NaN. `None` when a perturbed evaluation fails.
 fn sensitivity(
     graph: &Graph,
@@ -230,8 +230,14 @@ fn sensitivity(
     expected: &[Tensor],
 ) -> Option<Vec<Vec<f64>>> {
     let mut slack: Vec<Vec<f64>> = expected.iter().map(|t| vec![0.0; t.len()]).collect();
-    for seed in [11, 12] {
-        let values = perturbed_evaluation(graph, outputs, inputs, params, &mut Rng::new(seed))?;
+    // Each random pattern of nudges, and its mirror image: an element that
+    // crosses a threshold (a sign, a comparison) when its inputs move one
+    // way is covered whichever way the pattern happened to point.
+    // Direction 0 instead rounds to exactly zero every value within its
+    // allowance of zero, as the JIT may (x / x of such a value is NaN).
+    for (seed, direction) in [(11, 1.0), (11, -1.0), (12, 1.0), (12, -1.0), (13, 0.0)] {
+        let mut nudges = Nudges { rng: Rng::new(seed), direction };
+        let values = perturbed_evaluation(graph, outputs, inputs, params, &mut nudges)?;
         for ((slack, e), p) in slack.iter_mut().zip(expected).zip(&values) {
             for ((s, x), y) in slack.iter_mut().zip(e.to_f64s()).zip(p.to_f64s()) {
                 let d = (x - y).abs();
@@ -257,7 +263,7 @@ fn perturbed_evaluation(
     outputs: &[NodeId],
     inputs: &[(String, Tensor)],
     params: &[(String, Tensor)],
-    rng: &mut Rng,
+    rng: &mut Nudges,
 ) -> Option<Vec<Tensor>> {
     let call = tx_interp::bind_call(graph, &refs(inputs), &refs(params), outputs).ok()?;
     let mut values: Vec<Option<Tensor>> = vec![None; graph.len()];
@@ -288,9 +294,18 @@ fn perturbed_evaluation(
     outputs.iter().map(|o| values[o.index()].clone()).collect()
 }
 
+/// Random directions for [`nudge`], all of them flipped when `direction`
+/// is -1; when it is 0, values within their allowance of zero become zero
+/// and the others stay.
+struct Nudges {
+    rng: Rng,
+    direction: f64,
+}
+
 /// Moves every finite float element `v` of `t` by 1 to 4 times
 /// `eps * scale(i, v)`, up or down at random.
-fn nudge(t: &Tensor, scale: impl Fn(usize, f64) -> f64, rng: &mut Rng) -> Tensor {
+fn nudge(t: &Tensor, scale: impl Fn(usize, f64) -> f64, nudges: &mut Nudges) -> Tensor {
+    let Nudges { rng, direction } = nudges;
     let eps = match t.dtype() {
         DType::F32 => f64::from(f32::EPSILON),
         DType::F64 => f64::EPSILON,
@@ -301,8 +316,19 @@ fn nudge(t: &Tensor, scale: impl Fn(usize, f64) -> f64, rng: &mut Rng) -> Tensor
         .into_iter()
         .enumerate()
         .map(|(i, v)| {
-            let units = (1.0 + 3.0 * rng.uniform()) * if rng.below(2) == 0 { 1.0 } else { -1.0 };
-            if v.is_finite() { v + units * eps * scale(i, v) } else { v }
+            let units = (1.0 + 3.0 * rng.uniform()) * if rng.below(2) == 0 { *direction } else { -*direction };
+            let step = eps * scale(i, v);
+            match (v.is_finite(), *direction == 0.0) {
+                (false, _) => v,
+                (true, true) => {
+                    if v.abs() <= 4.0 * step {
+                        0.0
+                    } else {
+                        v
+                    }
+                }
+                (true, false) => v + units * step,
+            }
         })
         .collect();
     Tensor::from_f64s(t.dtype(), t.shape(), &moved).unwrap_or_else(|| t.clone())
@@ -320,7 +346,7 @@ fn nudge(t: &Tensor, scale: impl Fn(usize, f64) -> f64, rng: &mut Rng) -> Tensor
 /// - matmul: sqrt(k) (|a| @ |b|);
 /// - everything else (arithmetic, comparisons, casts, data movement): exact,
 ///   rounded the same way by both.
-fn rounding(op: &Op, operands: &[&Tensor], value: Tensor, rng: &mut Rng) -> Tensor {
+fn rounding(op: &Op, operands: &[&Tensor], value: Tensor, rng: &mut Nudges) -> Tensor {
     if !value.dtype().is_float() {
         return value;
     }
