@@ -31,7 +31,7 @@ pub fn jvp(graph: &mut Graph, output: NodeId, wrt: &[NodeId], tangents: &[NodeId
         return Err(GradError::BadCost { node: output, message: format!("cannot differentiate an {ty} output") });
     }
     let u = Builder::new(graph, output).zeros(ty.dtype, &ty.shape)?;
-    let cotangents = vjp(graph, &[(output, u)], wrt, &GradConfig { allow_unused: true })?;
+    let cotangents = vjp(graph, &[(output, u)], wrt, &GradConfig { allow_unused: true, ..GradConfig::default() })?;
     let mut b = Builder::new(graph, output);
     let mut total: Option<NodeId> = None;
     for (&c, &t) in cotangents.iter().zip(tangents) {
@@ -41,7 +41,7 @@ pub fn jvp(graph: &mut Graph, output: NodeId, wrt: &[NodeId], tangents: &[NodeId
         total = Some(b.accumulate(total, dot)?);
     }
     let total = total.ok_or_else(|| GradError::BadCost { node: output, message: "no `wrt` given".to_string() })?;
-    Ok(grad(graph, total, &[u], &GradConfig { allow_unused: true })?[0])
+    Ok(grad(graph, total, &[u], &GradConfig { allow_unused: true, ..GradConfig::default() })?[0])
 }
 
 /// `H v`: the Hessian of the scalar `cost` with respect to `wrt`, times `v`.
@@ -51,7 +51,7 @@ pub fn hvp(graph: &mut Graph, cost: NodeId, wrt: NodeId, v: NodeId) -> Result<No
     let gv = b.mul(g, v)?;
     let rank = b.ty(gv).rank();
     let dot = b.add(Op::Reduce { op: ReduceOp::Sum, axes: (0..rank).collect(), keepdims: false }, &[gv])?;
-    Ok(grad(graph, dot, &[wrt], &GradConfig { allow_unused: true })?[0])
+    Ok(grad(graph, dot, &[wrt], &GradConfig { allow_unused: true, ..GradConfig::default() })?[0])
 }
 
 /// The Jacobian of `output` (of known shape `O`) with respect to `wrt` (of
@@ -86,7 +86,8 @@ pub fn jacobian(graph: &mut Graph, output: NodeId, wrt: NodeId) -> Result<NodeId
             rest %= stride;
         }
         let seed = b.add(Op::Unslice { axes, shape: ty.shape.clone() }, &[ones])?;
-        let row = vjp(graph, &[(output, seed)], &[wrt], &GradConfig { allow_unused: true })?[0];
+        let row =
+            vjp(graph, &[(output, seed)], &[wrt], &GradConfig { allow_unused: true, ..GradConfig::default() })?[0];
         let mut b = Builder::new(graph, output);
         parts.push(b.add(Op::Reshape { shape: Shape(row_shape.clone()) }, &[row])?);
     }

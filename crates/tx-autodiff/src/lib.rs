@@ -17,25 +17,32 @@ mod builder;
 mod higher;
 mod rules;
 
-use tx_ir::{Graph, NodeId};
+use tx_ir::{Graph, Node, NodeId, Op};
 
 use builder::Builder;
 pub use higher::{MAX_JACOBIAN_ROWS, hvp, jacobian, jvp};
 pub use rules::{Flow, flow};
 
 /// Options of [`grad`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GradConfig {
     /// A `wrt` node the cost does not depend on gets a zero gradient instead
     /// of an error.
     pub allow_unused: bool,
+    /// `(weight, stand-in)` pairs, each stand-in of its weight's type: a
+    /// `matmul` with the weight as an operand sends the gradient to its
+    /// other operand as if it had been computed with the stand-in, so the
+    /// weight's transpose never carries the gradient backwards (feedback
+    /// alignment's fixed random matrices). The weight's own gradient, and
+    /// every other op that uses it, stay exact. Empty: the true gradient.
+    pub feedback: Vec<(NodeId, NodeId)>,
 }
 
 /// Why a gradient cannot be taken.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GradError {
-    /// The cost (or a seeded output) is not a float tensor, or `grad`'s cost
-    /// is not a scalar.
+    /// The cost (or a seeded output) is not a float tensor, `grad`'s cost is
+    /// not a scalar, or a cotangent or a feedback stand-in has the wrong type.
     BadCost { node: NodeId, message: String },
     /// A `wrt` node is not a float tensor.
     NotFloat { wrt: NodeId },
@@ -98,6 +105,15 @@ pub fn vjp(
             return Err(GradError::NotFloat { wrt: w });
         }
     }
+    for &(weight, stand_in) in &config.feedback {
+        let (weight_ty, stand_in_ty) = (graph.ty(weight), graph.ty(stand_in));
+        if weight_ty != stand_in_ty {
+            return Err(GradError::BadCost {
+                node: stand_in,
+                message: format!("the stand-in for an {weight_ty} weight must be {weight_ty}, but it is {stand_in_ty}"),
+            });
+        }
+    }
     for &(output, seed) in seeds {
         let (out_ty, seed_ty) = (graph.ty(output), graph.ty(seed));
         if !out_ty.dtype.is_float() || out_ty != seed_ty {
@@ -146,7 +162,8 @@ pub fn vjp(
             continue;
         }
         let mut b = Builder::new(graph, id);
-        let contributions = rules::vjp(&mut b, id, &node, g, &needed)?;
+        let differentiated = with_stand_ins(&node, &config.feedback);
+        let contributions = rules::vjp(&mut b, id, &differentiated, g, &needed)?;
         for (k, contribution) in contributions.into_iter().enumerate() {
             let (Some(c), true) = (contribution, needed[k]) else { continue };
             let operand = node.inputs[k];
@@ -169,4 +186,21 @@ pub fn vjp(
         }
     }
     Ok(out)
+}
+
+/// `node` as the sweep differentiates it: each operand of a `matmul` that
+/// has a stand-in reads the stand-in instead. A matmul's contribution to
+/// one operand reads only the other operand (never its result), so the
+/// gradient to a weight stays exact while the gradient to the weight's
+/// partner travels back through the stand-in.
+fn with_stand_ins(node: &Node, feedback: &[(NodeId, NodeId)]) -> Node {
+    let mut node = node.clone();
+    if matches!(node.op, Op::MatMul) {
+        for input in &mut node.inputs {
+            if let Some(&(_, stand_in)) = feedback.iter().find(|(weight, _)| weight == input) {
+                *input = stand_in;
+            }
+        }
+    }
+    node
 }

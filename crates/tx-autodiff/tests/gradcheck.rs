@@ -77,7 +77,7 @@ fn try_check_grad(
         g.add(Op::Reduce { op: ReduceOp::Sum, axes: (0..rank).collect(), keepdims: false }, &[magnitude]).unwrap();
     // An input the result does not use must get a zero gradient, which the
     // finite differences check too.
-    let all = GradConfig { allow_unused: true };
+    let all = GradConfig { allow_unused: true, ..GradConfig::default() };
     let grads = grad(&mut g, cost, &inputs, &all).unwrap_or_else(|e| panic!("{what}: {e}"));
     tx_ir::verify(&g).unwrap_or_else(|e| panic!("{what}: the gradient graph fails the verifier: {e}"));
 
@@ -298,7 +298,7 @@ fn errors_say_what_cannot_be_differentiated() {
     let (mut g, x, w, _) = cost_graph();
     let cost = add(&mut g, sum(&[0, 1], false), &[x]);
     assert_eq!(grad(&mut g, cost, &[w], &GradConfig::default()), Err(GradError::Unused { wrt: w }));
-    let zeros = grad(&mut g, cost, &[w], &GradConfig { allow_unused: true }).unwrap();
+    let zeros = grad(&mut g, cost, &[w], &GradConfig { allow_unused: true, ..GradConfig::default() }).unwrap();
     let x_value = tensor(&[2, 3], vec![1.0; 6]);
     let w_value = tensor(&[3, 2], vec![0.5; 6]);
     let out = tx_interp::evaluate(&g, &[("x", &x_value)], &[("W", &w_value)], &zeros).unwrap();

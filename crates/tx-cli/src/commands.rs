@@ -228,8 +228,11 @@ fn update_graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
 /// `rule` overrides the block's learning rule.
 pub(crate) fn step_model(model: &Model, rule: Option<&str>) -> Result<Model, Failure> {
     let mut model = model.clone();
-    let config = crate::train::config_of(&model)?;
-    let rule = crate::train::rule_of(rule.unwrap_or(&config.rule))?;
+    let mut config = crate::train::config_of(&model)?;
+    if let Some(rule) = rule {
+        config.rule = rule.to_string();
+    }
+    let rule = crate::train::rule_of(&config)?;
     let run = tx_learn::RunShape { steps_per_epoch: 1, epochs: config.epochs };
     let step =
         tx_learn::build_step(&model, rule.as_ref(), &config.optimizer, &config.lr_schedule, config.weight_decay, run)
@@ -275,7 +278,7 @@ fn gradient(file: &Path, wrt: &[String], format: GraphFormat) -> Result<(), Fail
         return Err(Failure::user(format!("error: `{}` has no trainable parameters", source.name)));
     }
     let nodes: Vec<NodeId> = targets.iter().map(|(_, id)| *id).collect();
-    let config = tx_autodiff::GradConfig { allow_unused: true };
+    let config = tx_autodiff::GradConfig { allow_unused: true, ..tx_autodiff::GradConfig::default() };
     let grads = tx_autodiff::grad(graph, loss, &nodes, &config).map_err(|e| Failure::user(format!("error: {e}")))?;
     for ((name, _), g) in targets.iter().zip(&grads) {
         graph.add_output(&format!("grad_{name}"), *g).map_err(|e| Failure::user(format!("error: {e}")))?;

@@ -33,7 +33,7 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
     if let Some(rule) = &args.rule {
         config.rule = rule.clone();
     }
-    let rule = rule_of(&config.rule)?;
+    let rule = rule_of(&config)?;
     let Some(loss) = model.loss else {
         return Err(Failure::user(format!("error: `{file}` has no `loss` to train")));
     };
@@ -199,9 +199,10 @@ pub(crate) fn config_of(model: &Model) -> Result<tx_learn::TrainConfig, Failure>
     }
 }
 
-/// The rule named `name`, or why it cannot train.
-pub(crate) fn rule_of(name: &str) -> Result<Box<dyn tx_learn::Rule>, Failure> {
-    tx_learn::rule_named(name).ok_or_else(|| {
+/// The rule `config` names, with its settings, or why it cannot train.
+pub(crate) fn rule_of(config: &tx_learn::TrainConfig) -> Result<Box<dyn tx_learn::Rule>, Failure> {
+    let name = config.rule.as_str();
+    tx_learn::rule_for(config).ok_or_else(|| {
         let known = "backprop, fa, dfa, tp, dtp, sdtp, ao_sdtp";
         if known.split(", ").any(|r| r == name) {
             Failure::user(format!(

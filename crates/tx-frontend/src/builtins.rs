@@ -637,7 +637,7 @@ fn gradient(lw: &mut Lowerer<'_>, args: &Args<'_>) -> Option<Value> {
         }
     };
     let allow_unused = args.bool(lw, 2)?;
-    let config = tx_autodiff::GradConfig { allow_unused };
+    let config = tx_autodiff::GradConfig { allow_unused, ..tx_autodiff::GradConfig::default() };
     match tx_autodiff::grad(&mut lw.graph, cost, &wrt, &config) {
         Ok(grads) if single => Some(Value::Node(grads[0])),
         Ok(grads) => Some(Value::List(grads.into_iter().map(Value::Node).collect())),

@@ -6,18 +6,21 @@
 //! The result is a graph like any other: printed, evaluated, optimized.
 //!
 //! `spec.rs` reads and checks the settings of a `train` block, `optimizer.rs`
-//! builds update graphs, `rule.rs` holds the learning rules (backprop now;
-//! feedback alignment and target propagation plug in beside it).
+//! builds update graphs, `rule.rs` holds the `Rule` trait and backprop,
+//! `feedback.rs` feedback alignment and direct feedback alignment (target
+//! propagation plugs in beside them).
 //!
 //! **Architecture invariant:** this crate builds graphs and knows nothing of
 //! syntax, data files or evaluation.
 
+pub mod feedback;
 pub mod optimizer;
 pub mod rule;
 pub mod spec;
 
+pub use feedback::{DirectFeedbackAlignment, Feedback, FeedbackAlignment};
 pub use optimizer::{Optimizer, RunShape, Schedule, StepGraph, build_step};
-pub use rule::{Backprop, Rule, rule_named};
+pub use rule::{Backprop, Rule, rule_for, rule_named};
 pub use spec::{SpecError, TrainConfig, read_spec};
 
 /// Why a training graph cannot be built.

@@ -1,11 +1,13 @@
 //! Learning rules: how a model's parameters get their gradients. A rule is
 //! a transform of the model's graph; the optimizer does the rest. Backprop
-//! is the first; feedback alignment and the target-propagation family
-//! implement the same trait with their own gradient graphs.
+//! is here; feedback alignment (`feedback.rs`) and the target-propagation
+//! family implement the same trait with their own gradient graphs.
 
 use tx_ir::{Graph, Model, NodeId};
 
 use crate::LearnError;
+use crate::feedback::{DirectFeedbackAlignment, FeedbackAlignment};
+use crate::spec::TrainConfig;
 
 /// A learning rule: appends, for each parameter it trains, a node holding
 /// the parameter's gradient (or the direction the rule uses in its place).
@@ -27,20 +29,36 @@ impl Rule for Backprop {
     }
 
     fn gradients(&self, graph: &mut Graph, model: &Model) -> Result<Vec<(NodeId, NodeId)>, LearnError> {
-        let loss = model.loss.ok_or_else(|| LearnError::Model("the model has no `loss` to train".to_string()))?;
-        let used = graph.reachable_from(&[loss]);
-        let params: Vec<NodeId> =
-            graph.params().iter().filter(|p| !p.frozen && used[p.node.index()]).map(|p| p.node).collect();
+        let loss = loss_of(model)?;
+        let params = trained_params(graph, loss);
         let grads =
             tx_autodiff::grad(graph, loss, &params, &tx_autodiff::GradConfig::default()).map_err(LearnError::Grad)?;
         Ok(params.into_iter().zip(grads).collect())
     }
 }
 
-/// The rule a `train` block or `--rule` names, when tx has it.
+/// The rule named `name` with its default settings, when tx has it.
 pub fn rule_named(name: &str) -> Option<Box<dyn Rule>> {
-    match name {
+    rule_for(&TrainConfig::default_for(name))
+}
+
+/// The rule `config` names, with the settings of `config` it reads.
+pub fn rule_for(config: &TrainConfig) -> Option<Box<dyn Rule>> {
+    match config.rule.as_str() {
         "backprop" => Some(Box::new(Backprop)),
+        "fa" => Some(Box::new(FeedbackAlignment { feedback: config.feedback })),
+        "dfa" => Some(Box::new(DirectFeedbackAlignment { feedback: config.feedback })),
         _ => None,
     }
+}
+
+pub(crate) fn loss_of(model: &Model) -> Result<NodeId, LearnError> {
+    model.loss.ok_or_else(|| LearnError::Model("the model has no `loss` to train".to_string()))
+}
+
+/// The parameters a rule trains: those the loss uses that are not frozen,
+/// in declaration order.
+pub(crate) fn trained_params(graph: &Graph, loss: NodeId) -> Vec<NodeId> {
+    let used = graph.reachable_from(&[loss]);
+    graph.params().iter().filter(|p| !p.frozen && used[p.node.index()]).map(|p| p.node).collect()
 }

@@ -5,10 +5,13 @@
 
 use tx_ir::{Setting, TrainSpec};
 
+use crate::feedback::Feedback;
 use crate::optimizer::{Optimizer, Schedule};
 
 /// Settings every rule understands.
 const COMMON_KEYS: [&str; 7] = ["epochs", "batch", "optimizer", "lr_schedule", "weight_decay", "seed", "forward"];
+/// Settings of the feedback-alignment rules (read by them; accepted by all).
+const FEEDBACK_ALIGNMENT_KEYS: [&str; 2] = ["feedback_seed", "feedback_scale"];
 /// Settings of the target-propagation rules (read by them; accepted by all).
 const TARGET_PROPAGATION_KEYS: [&str; 4] = ["top_step", "noise", "schedule", "inverse"];
 
@@ -30,6 +33,8 @@ pub struct TrainConfig {
     pub lr_schedule: Schedule,
     pub weight_decay: f64,
     pub seed: u64,
+    /// The fixed random matrices of `fa` and `dfa`.
+    pub feedback: Feedback,
 }
 
 impl TrainConfig {
@@ -43,6 +48,7 @@ impl TrainConfig {
             lr_schedule: Schedule::Constant,
             weight_decay: 0.0,
             seed: 0,
+            feedback: Feedback::default(),
         }
     }
 }
@@ -66,6 +72,14 @@ pub fn read_spec(spec: &TrainSpec) -> Result<TrainConfig, Vec<SpecError>> {
             "seed" => match value {
                 Setting::Int(n) if *n >= 0 => config.seed = *n as u64,
                 _ => fail(key, format!("`seed` must be a whole number of 0 or more, not {value}")),
+            },
+            "feedback_seed" => match value {
+                Setting::Int(n) if *n >= 0 => config.feedback.seed = *n as u64,
+                _ => fail(key, format!("`feedback_seed` must be a whole number of 0 or more, not {value}")),
+            },
+            "feedback_scale" => match number(value) {
+                Some(v) if v > 0.0 && v.is_finite() => config.feedback.scale = v,
+                _ => fail(key, format!("`feedback_scale` must be a positive number, not {value}")),
             },
             "weight_decay" => match number(value) {
                 Some(v) if v >= 0.0 => config.weight_decay = v,
@@ -102,7 +116,12 @@ pub fn read_spec(spec: &TrainSpec) -> Result<TrainConfig, Vec<SpecError>> {
                 }
             }
             _ => {
-                let known: Vec<&str> = COMMON_KEYS.iter().chain(&TARGET_PROPAGATION_KEYS).copied().collect();
+                let known: Vec<&str> = COMMON_KEYS
+                    .iter()
+                    .chain(&FEEDBACK_ALIGNMENT_KEYS)
+                    .chain(&TARGET_PROPAGATION_KEYS)
+                    .copied()
+                    .collect();
                 fail(key, format!("unknown setting `{key}`; the settings are {}", known.join(", ")));
             }
         }
@@ -150,6 +169,21 @@ mod tests {
         assert_eq!(config.batch, 32);
         assert_eq!(config.optimizer, Optimizer::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
         assert_eq!(config.lr_schedule, Schedule::Step { every: 2, gamma: 0.5 });
+    }
+
+    #[test]
+    fn reads_the_feedback_matrices_settings() {
+        assert_eq!(read_spec(&spec(vec![])).unwrap().feedback, Feedback { seed: 0, scale: 1.0 });
+        let config =
+            read_spec(&spec(vec![("feedback_seed", Setting::Int(9)), ("feedback_scale", Setting::Float(0.5))]))
+                .unwrap();
+        assert_eq!(config.feedback, Feedback { seed: 9, scale: 0.5 });
+        let errors =
+            read_spec(&spec(vec![("feedback_seed", Setting::Float(1.5)), ("feedback_scale", Setting::Int(0))]))
+                .unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].message.contains("`feedback_seed` must be a whole number"));
+        assert!(errors[1].message.contains("`feedback_scale` must be a positive number"));
     }
 
     #[test]
