@@ -497,6 +497,26 @@ pub(crate) fn tiled_kernel(
         ready[k] = if wide[k].is_some() { s + 1 } else { s };
     }
     let last = count - 1;
+    // A cheap node moves to the latest stage its readers allow, so that
+    // values not needed before a wide function (a scaled operand added
+    // after an `exp`, say) are not stored to a tile and read back.
+    for k in (0..last).rev() {
+        if wide[k].is_some() {
+            continue;
+        }
+        let latest = body
+            .nodes
+            .iter()
+            .enumerate()
+            .skip(k + 1)
+            .filter(|(_, node)| node.args.contains(&KernelArg::Node(k)))
+            .map(|(u, _)| stage[u])
+            .min();
+        if let Some(latest) = latest {
+            stage[k] = stage[k].max(latest);
+            ready[k] = stage[k];
+        }
+    }
     let stages = ready[last] + 1;
     // Which nodes live in a tile buffer: wide nodes, and values read in a
     // later stage than the one computing them.

@@ -26,6 +26,7 @@ mod view;
 mod wide;
 
 use std::fmt::Write;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tx_interp::{Call, EvalError, bind_call};
 use tx_ir::{Bindings, Graph, NodeId};
@@ -62,7 +63,12 @@ impl Options {
 pub struct Executable {
     graph: Graph,
     outputs: Vec<NodeId>,
-    kernels: Kernels,
+    /// The kernels of this graph, shared with every executable of the same
+    /// graph in this process (the compile cache).
+    kernels: Arc<Mutex<Kernels>>,
+    /// The callable kernels, copied from `kernels` after each planning, so
+    /// that a call takes no lock.
+    fns: Vec<codegen::KernelFn>,
     /// Plans for the argument shapes seen most recently, the latest last
     /// (a training loop alternates between the batch size and its
     /// remainder).
@@ -72,6 +78,43 @@ pub struct Executable {
 
 /// Plans kept per executable.
 const PLANS_KEPT: usize = 4;
+
+/// Graphs whose kernels the compile cache keeps.
+const GRAPHS_KEPT: usize = 8;
+
+/// The compile cache: the kernels of the graphs compiled most recently in
+/// this process, the latest last, keyed by the graph's text form, its
+/// outputs and whether the IR is kept. Compiling a graph again (another
+/// `tx::Function` of the same program, a step function built twice) then
+/// compiles no kernel; plans are made per executable, which is cheap. A
+/// kernel's code depends only on its body and operand classes, which is how
+/// [`Kernels`] finds it, so sharing the kernels of equal graphs is safe.
+static CACHE: Mutex<Vec<(String, Arc<Mutex<Kernels>>)>> = Mutex::new(Vec::new());
+
+/// Locks `mutex`, also after a panic elsewhere: kernels are only ever
+/// added whole, so the value is consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The cached kernels of `graph`, or a new entry for them.
+fn cached_kernels(graph: &Graph, outputs: &[NodeId], keep_clif: bool) -> Result<Arc<Mutex<Kernels>>, String> {
+    let mut key = tx_ir::print_graph(graph);
+    let _ = write!(key, "roots {outputs:?} clif {keep_clif}");
+    let mut cache = lock(&CACHE);
+    if let Some(k) = cache.iter().position(|(k, _)| *k == key) {
+        let entry = cache.remove(k);
+        let kernels = Arc::clone(&entry.1);
+        cache.push(entry);
+        return Ok(kernels);
+    }
+    let kernels = Arc::new(Mutex::new(Kernels::new(Jit::new(keep_clif)?)));
+    if cache.len() == GRAPHS_KEPT {
+        cache.remove(0);
+    }
+    cache.push((key, Arc::clone(&kernels)));
+    Ok(kernels)
+}
 
 /// The outputs of the last call, borrowed from the executable's buffers
 /// (valid until the next call).
@@ -113,7 +156,11 @@ pub fn compile(graph: &Graph, outputs: &[NodeId], options: &Options) -> Result<E
         node: outputs.first().copied().unwrap_or(NodeId(0)),
         message: format!("internal error in the JIT: {message}"),
     };
-    let jit = Jit::new(options.keep_clif).map_err(internal)?;
+    if let Some(&missing) = outputs.iter().find(|id| id.index() >= graph.len()) {
+        let message = format!("the graph has no node {missing} (it has {} nodes)", graph.len());
+        return Err(EvalError::Runtime { node: missing, message });
+    }
+    let kernels = cached_kernels(graph, outputs, options.keep_clif).map_err(internal)?;
     let pool = if options.threads > 1 {
         Some(
             rayon::ThreadPoolBuilder::new()
@@ -127,14 +174,11 @@ pub fn compile(graph: &Graph, outputs: &[NodeId], options: &Options) -> Result<E
     let mut executable = Executable {
         graph: graph.clone(),
         outputs: outputs.to_vec(),
-        kernels: Kernels::new(jit),
+        kernels,
+        fns: Vec::new(),
         plans: Vec::new(),
         pool,
     };
-    if let Some(&missing) = outputs.iter().find(|id| id.index() >= graph.len()) {
-        let message = format!("the graph has no node {missing} (it has {} nodes)", graph.len());
-        return Err(EvalError::Runtime { node: missing, message });
-    }
     // Plan now when no shape depends on the call.
     let live = graph.reachable_from(outputs);
     let static_shapes: Option<Vec<Vec<usize>>> = graph
@@ -144,8 +188,7 @@ pub fn compile(graph: &Graph, outputs: &[NodeId], options: &Options) -> Result<E
         )
         .collect();
     if let Some(shapes) = static_shapes {
-        let plan = plan::build(&executable.graph, outputs, &live, &shapes, &mut executable.kernels)
-            .map_err(|(node, message)| EvalError::Runtime { node, message })?;
+        let plan = executable.plan(&live, &shapes)?;
         executable.plans.push(plan);
     }
     Ok(executable)
@@ -179,8 +222,7 @@ impl Executable {
                 self.plans.push(plan);
             }
             None => {
-                let plan = plan::build(&self.graph, &self.outputs, &live, &shapes, &mut self.kernels)
-                    .map_err(|(node, message)| EvalError::Runtime { node, message })?;
+                let plan = self.plan(&live, &shapes)?;
                 if self.plans.len() == PLANS_KEPT {
                     self.plans.remove(0);
                 }
@@ -190,24 +232,42 @@ impl Executable {
         let Some(plan) = self.plans.last_mut() else {
             return Err(EvalError::Runtime { node: NodeId(0), message: "internal error: no plan".to_string() });
         };
-        runtime::execute(plan, &self.kernels.compiled, &given, self.pool.as_ref())
+        runtime::execute(plan, &self.fns, &given, self.pool.as_ref())
             .map_err(|(node, message)| EvalError::Runtime { node, message })?;
         Ok(Outputs { plan })
     }
 
-    /// The Cranelift IR of every kernel compiled so far (when compiled with
-    /// [`Options::keep_clif`]).
+    /// A plan for these shapes, compiling the kernels it needs; the
+    /// executable's callable kernels are brought up to date.
+    fn plan(&mut self, live: &[bool], shapes: &[Vec<usize>]) -> Result<Plan, EvalError> {
+        let mut kernels = lock(&self.kernels);
+        let plan = plan::build(&self.graph, &self.outputs, live, shapes, &mut kernels)
+            .map_err(|(node, message)| EvalError::Runtime { node, message })?;
+        self.fns.clone_from(&kernels.compiled);
+        Ok(plan)
+    }
+
+    /// The Cranelift IR of every kernel compiled so far for this graph
+    /// (when compiled with [`Options::keep_clif`]).
     pub fn clif(&self) -> String {
+        let kernels = lock(&self.kernels);
         let mut text = String::new();
-        for (name, clif) in self.kernels.jit.clif.iter().flatten() {
+        for (name, clif) in kernels.jit.clif.iter().flatten() {
             let _ = writeln!(text, "; kernel {name}\n{clif}");
         }
         text
     }
 
-    /// Kernels compiled so far.
+    /// Whether the two executables run the same compiled kernels: they were
+    /// compiled from equal graphs and the compile cache gave the second the
+    /// kernels of the first.
+    pub fn shares_kernels_with(&self, other: &Executable) -> bool {
+        Arc::ptr_eq(&self.kernels, &other.kernels)
+    }
+
+    /// Kernels compiled so far for this graph.
     pub fn kernel_count(&self) -> usize {
-        self.kernels.len()
+        lock(&self.kernels).len()
     }
 
     /// Bytes of the current plan's buffers (its peak memory: buffers are

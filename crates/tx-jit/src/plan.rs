@@ -259,7 +259,9 @@ impl Builder<'_> {
         {
             return self.free.swap_remove(position);
         }
-        self.buffers.push(Tensor::full(dtype, shape, 0.0));
+        let buffer = Tensor::full(dtype, shape, 0.0);
+        crate::runtime::advise_huge_pages(&buffer);
+        self.buffers.push(buffer);
         self.pinned.push(pinned);
         self.once.push(false);
         self.buffer_last_use.push(0);

@@ -57,29 +57,135 @@ fn is_elementwise(op: &Op) -> bool {
 /// the same named outputs, and the nodes the outputs and `roots` need; the
 /// new node of each root comes back in [`Fused::roots`].
 pub fn fuse(graph: &Graph, roots: &[NodeId]) -> Result<Fused, OptError> {
-    let internal = |message: String| OptError::Internal { message };
     let n = graph.len();
     let wanted: Vec<NodeId> = graph.outputs().iter().map(|(_, id)| *id).chain(roots.iter().copied()).collect();
     if let Some(missing) = wanted.iter().find(|id| id.index() >= n) {
         return Err(internal(format!("fusion was asked for node {missing}, which the graph does not have")));
     }
-    let live = graph.reachable_from(&wanted);
-    let mut pinned = vec![false; n];
-    for id in &wanted {
-        pinned[id.index()] = true;
-    }
-    // The live users of every node, once each, in id order.
-    let mut users: Vec<Vec<NodeId>> = vec![Vec::new(); n];
-    for (id, node) in graph.nodes().filter(|(id, _)| live[id.index()]) {
-        for input in &node.inputs {
-            let list = &mut users[input.index()];
-            if list.last() != Some(&id) {
-                list.push(id);
+    group(graph, roots, &Uses::of(graph, &wanted))
+}
+
+fn internal(message: String) -> OptError {
+    OptError::Internal { message }
+}
+
+/// Which nodes the outputs and roots need, which of them must be
+/// materialized, and the live users of every node.
+struct Uses {
+    live: Vec<bool>,
+    pinned: Vec<bool>,
+    /// The live users of every node, once each, in id order.
+    users: Vec<Vec<NodeId>>,
+}
+
+impl Uses {
+    fn of(graph: &Graph, wanted: &[NodeId]) -> Uses {
+        let n = graph.len();
+        let live = graph.reachable_from(wanted);
+        let mut pinned = vec![false; n];
+        for id in wanted {
+            pinned[id.index()] = true;
+        }
+        let mut users: Vec<Vec<NodeId>> = vec![Vec::new(); n];
+        for (id, node) in graph.nodes().filter(|(id, _)| live[id.index()]) {
+            for input in &node.inputs {
+                let list = &mut users[input.index()];
+                if list.last() != Some(&id) {
+                    list.push(id);
+                }
             }
         }
+        Uses { live, pinned, users }
     }
+}
 
-    let groups = find_groups(graph, &live, &pinned, &users);
+/// A softmax or log-softmax that only kernels read becomes
+/// `exp(x - logsumexp(x, k, keepdims))` or `x - logsumexp(x, k, keepdims)`:
+/// one row reduction, shared by every softmax and log-softmax of the same
+/// `x` and axis, and elementwise work that fuses into its readers, so the
+/// full-size result is never written out (softmax cross-entropy and its
+/// gradient read `x` and the labels once more instead). `None` when no node
+/// qualifies.
+///
+/// This runs before [`fuse`], not in it: it changes how values are rounded
+/// (within an ulp or two), where grouping never does.
+pub fn expand_softmax(graph: &Graph, roots: &[NodeId]) -> Result<Option<Fused>, OptError> {
+    let wanted: Vec<NodeId> = graph.outputs().iter().map(|(_, id)| *id).chain(roots.iter().copied()).collect();
+    if let Some(missing) = wanted.iter().find(|id| id.index() >= graph.len()) {
+        return Err(internal(format!("expansion was asked for node {missing}, which the graph does not have")));
+    }
+    let uses = Uses::of(graph, &wanted);
+    let fusible = |id: NodeId| {
+        let op = &graph.node(id).op;
+        is_elementwise(op) || matches!(op, Op::Reduce { .. })
+    };
+    let expands = |id: NodeId| {
+        matches!(graph.node(id).op, Op::Softmax { .. } | Op::LogSoftmax { .. })
+            && uses.live[id.index()]
+            && !uses.pinned[id.index()]
+            && uses.users[id.index()].iter().all(|&u| fusible(u))
+    };
+    if !graph.ids().any(expands) {
+        return Ok(None);
+    }
+    let rebuild = |e: tx_ir::GraphError| internal(format!("expanding a softmax: {e}"));
+    let mut out = Graph::new();
+    let mut map: Vec<Option<NodeId>> = vec![None; graph.len()];
+    // The logsumexp of each (operand, axis), made once.
+    let mut lse: BTreeMap<(NodeId, usize), NodeId> = BTreeMap::new();
+    for (id, node) in graph.nodes() {
+        if !uses.live[id.index()] && !matches!(node.op, Op::Input { .. } | Op::Param { .. }) {
+            continue;
+        }
+        let inputs = node
+            .inputs
+            .iter()
+            .map(|i| map[i.index()].ok_or_else(|| internal(format!("operand {i} was not rebuilt before its user"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let new = match &node.op {
+            Op::Input { name, ty } => out.input(name, ty.clone()).map_err(rebuild)?,
+            Op::Param { name, ty } => {
+                let info = graph.param_named(name).ok_or_else(|| internal(format!("parameter {name} has no info")))?;
+                out.param(name, ty.clone(), info.init.clone(), info.frozen).map_err(rebuild)?
+            }
+            &(Op::Softmax { axis } | Op::LogSoftmax { axis }) if expands(id) => {
+                let x = inputs[0];
+                let m = match lse.get(&(x, axis)) {
+                    Some(&m) => m,
+                    None => {
+                        let reduce = Op::Reduce { op: tx_ir::ReduceOp::LogSumExp, axes: vec![axis], keepdims: true };
+                        let m = out.add(reduce, &[x]).map_err(rebuild)?;
+                        lse.insert((x, axis), m);
+                        m
+                    }
+                };
+                let shifted = out.add(Op::Binary(tx_ir::BinaryOp::Sub), &[x, m]).map_err(rebuild)?;
+                if matches!(node.op, Op::Softmax { .. }) {
+                    out.add(Op::Unary(tx_ir::UnaryOp::Exp), &[shifted]).map_err(rebuild)?
+                } else {
+                    shifted
+                }
+            }
+            op => out.add(op.clone(), &inputs).map_err(rebuild)?,
+        };
+        map[id.index()] = Some(new);
+        if let Some(origin) = graph.origin(id) {
+            out.set_origin_if_unset(new, origin);
+        }
+    }
+    let mapped = |id: &NodeId| map[id.index()].ok_or_else(|| internal(format!("node {id} was not rebuilt")));
+    for (name, id) in graph.outputs() {
+        out.add_output(name, mapped(id)?).map_err(rebuild)?;
+    }
+    let roots = roots.iter().map(mapped).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Fused { graph: out, roots }))
+}
+
+/// Groups the nodes of `graph` into kernels and rebuilds it.
+fn group(graph: &Graph, roots: &[NodeId], uses: &Uses) -> Result<Fused, OptError> {
+    let n = graph.len();
+    let Uses { live, pinned, users } = uses;
+    let groups = find_groups(graph, live, pinned, users);
 
     // The body and operands of each group that becomes a kernel.
     let mut kernels: Vec<Option<(Kernel, Vec<NodeId>)>> = Vec::with_capacity(groups.len());
@@ -202,6 +308,15 @@ fn find_groups(graph: &Graph, live: &[bool], pinned: &[bool], users: &[Vec<NodeI
                     groups[g].members.push(id);
                     group_of[id.index()] = Some(g);
                 }
+                None if !pinned[id.index()]
+                    && let Some(targets) = recompute_in(graph, id, users, &group_of, &groups) =>
+                {
+                    // Computed again in each kernel that reads it; it
+                    // belongs to no group, so its operands stay outside.
+                    for g in targets {
+                        groups[g].members.push(id);
+                    }
+                }
                 None => {
                     group_of[id.index()] = Some(groups.len());
                     groups.push(Group { sink: id, kind: KernelKind::Elementwise, matmul: None, members: vec![id] });
@@ -225,6 +340,45 @@ fn find_groups(graph: &Graph, live: &[bool], pinned: &[bool], users: &[Vec<NodeI
         }
     }
     groups
+}
+
+/// The groups that compute `id` again rather than read it, when `id` is
+/// one cheap op (a scale of the labels, say) and all its users are in
+/// kernels that may hold it: a fresh copy in each costs an operation per
+/// element, where materializing it costs a write and a read. Its operands
+/// then belong to no group of its users, so they are materialized in its
+/// place (never more traffic than materializing `id`), and fusing the result
+/// again finds nothing more to do.
+fn recompute_in(
+    graph: &Graph,
+    id: NodeId,
+    users: &[Vec<NodeId>],
+    group_of: &[Option<usize>],
+    groups: &[Group],
+) -> Option<Vec<usize>> {
+    use tx_ir::{BinaryOp, UnaryOp};
+    let node = graph.node(id);
+    let cheap = matches!(
+        node.op,
+        Op::Unary(UnaryOp::Neg) | Op::Binary(BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul) | Op::Cast { .. }
+    );
+    // A value with an outside operand, so that every kernel holding it has
+    // an operand and is built (a body of constants is left to folding).
+    let outside = node.inputs.iter().any(|i| !matches!(graph.node(*i).op, Op::Constant { .. }));
+    if !cheap || !outside {
+        return None;
+    }
+    let mut targets = Vec::new();
+    for user in &users[id.index()] {
+        let g = group_of[user.index()]?;
+        if groups[g].matmul == Some(*user) {
+            return None;
+        }
+        if !targets.contains(&g) {
+            targets.push(g);
+        }
+    }
+    (targets.len() <= 3).then_some(targets)
 }
 
 /// The kernel of `group` and its operands (source nodes), deduplicated in

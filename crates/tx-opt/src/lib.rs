@@ -153,6 +153,10 @@ pub fn optimize(graph: &Graph, roots: &[NodeId], config: &OptConfig) -> Result<O
     report.phases.push(("extract".to_string(), start.elapsed()));
     if config.fuse {
         let start = Instant::now();
+        if let Some(expanded) = fusion::expand_softmax(&optimized, &new_roots)? {
+            optimized = expanded.graph;
+            new_roots = expanded.roots;
+        }
         let fused = fusion::fuse(&optimized, &new_roots)?;
         optimized = fused.graph;
         new_roots = fused.roots;
