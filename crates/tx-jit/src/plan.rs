@@ -135,12 +135,95 @@ pub(crate) enum Step {
     },
 }
 
+impl Step {
+    /// The places this step reads and the one it writes (none for a
+    /// step that writes nothing).
+    fn access(&self) -> (Vec<Place>, Option<Place>) {
+        match self {
+            Step::Nest(nest) => {
+                let places: Vec<Place> = nest.args.iter().map(|a| a.place).collect();
+                let out = places.last().copied();
+                (places, out)
+            }
+            Step::Fill { buffer, .. } => (Vec::new(), Some(Place::Buffer(*buffer))),
+            Step::Gemm { a, b, out } => (vec![a.place, b.place], Some(out.place)),
+            Step::Host { operands, out, .. } => (operands.iter().map(|v| v.place).collect(), Some(out.place)),
+        }
+    }
+}
+
+/// The order steps must keep, for running independent steps at once (the
+/// weight gradients of different layers, say): a step waits for the last
+/// earlier step writing a place it reads or writes, and for every earlier
+/// step reading a place it writes since that write. Buffers are reused by
+/// liveness, so the second rule matters as much as the first.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Dag {
+    /// How many steps each step waits for.
+    pub waits: Vec<usize>,
+    /// The steps waiting for each step.
+    pub then: Vec<Vec<usize>>,
+}
+
+impl Dag {
+    fn of(steps: &[Step], buffers: usize) -> Dag {
+        let slot = |place: Place, given: usize| match place {
+            Place::Given(k) => k,
+            Place::Buffer(k) => given + k,
+        };
+        let given = steps
+            .iter()
+            .flat_map(|s| s.access().0)
+            .filter_map(|p| match p {
+                Place::Given(k) => Some(k + 1),
+                Place::Buffer(_) => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let mut writer: Vec<Option<usize>> = vec![None; given + buffers];
+        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); given + buffers];
+        let mut dag = Dag { waits: vec![0; steps.len()], then: vec![Vec::new(); steps.len()] };
+        for (j, step) in steps.iter().enumerate() {
+            let (reads, write) = step.access();
+            let mut before: Vec<usize> = Vec::new();
+            for &place in &reads {
+                before.extend(writer[slot(place, given)]);
+            }
+            if let Some(place) = write {
+                let k = slot(place, given);
+                before.extend(writer[k]);
+                before.extend(readers[k].iter().copied());
+            }
+            before.sort_unstable();
+            before.dedup();
+            before.retain(|&i| i != j);
+            dag.waits[j] = before.len();
+            for i in before {
+                dag.then[i].push(j);
+            }
+            for &place in &reads {
+                let k = slot(place, given);
+                if !readers[k].contains(&j) {
+                    readers[k].push(j);
+                }
+            }
+            if let Some(place) = write {
+                let k = slot(place, given);
+                writer[k] = Some(j);
+                readers[k].clear();
+            }
+        }
+        dag
+    }
+}
+
 /// A schedule for one set of input shapes, with its buffers.
 pub(crate) struct Plan {
     /// The shape of every input and parameter this plan was made for.
     pub key: Vec<(usize, Vec<usize>)>,
     pub buffers: Vec<Tensor>,
     pub steps: Vec<Step>,
+    pub dag: Dag,
     /// The outputs, each a whole buffer.
     pub outputs: Vec<usize>,
     pub peak_bytes: usize,
@@ -241,7 +324,8 @@ pub(crate) fn build(
     }
     builder.kernels.finish().map_err(|e| (outputs.first().copied().unwrap_or(NodeId(0)), e))?;
     let peak_bytes = builder.buffers.iter().map(|t| t.len() * t.dtype().size()).sum();
-    Ok(Plan { key, buffers: builder.buffers, steps: builder.steps, outputs: output_buffers, peak_bytes })
+    let dag = Dag::of(&builder.steps, builder.buffers.len());
+    Ok(Plan { key, buffers: builder.buffers, steps: builder.steps, dag, outputs: output_buffers, peak_bytes })
 }
 
 impl Builder<'_> {

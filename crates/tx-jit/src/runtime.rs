@@ -8,7 +8,11 @@
 //! against, and the plan is only used for arguments of exactly those
 //! shapes; buffers are allocated by the plan with the shapes it computed.
 //! Threads write disjoint outputs: a nest is split only along indices that
-//! write different output elements.
+//! write different output elements, and two steps run at once only when
+//! neither writes a place the other reads or writes ([`Dag`]).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
@@ -16,7 +20,7 @@ use tx_ir::DType;
 use tx_tensor::Tensor;
 
 use crate::codegen::KernelFn;
-use crate::plan::{Nest, Plan, Step};
+use crate::plan::{Dag, Nest, Plan, Step};
 use crate::view::{Place, View};
 
 /// Work below this many elements runs on one thread.
@@ -51,6 +55,8 @@ fn data_ptr_mut(tensor: &mut Tensor) -> *mut u8 {
 pub(crate) struct Places {
     given: Vec<Ptr>,
     buffers: Vec<Ptr>,
+    /// The element type and length of every buffer.
+    buffer_sizes: Vec<(DType, usize)>,
 }
 
 impl Places {
@@ -60,6 +66,7 @@ impl Places {
         Places {
             given: given.iter().map(|t| Ptr(t.map_or(std::ptr::null_mut(), data_ptr))).collect(),
             buffers: buffers.iter_mut().map(|t| Ptr(data_ptr_mut(t))).collect(),
+            buffer_sizes: buffers.iter().map(|t| (t.dtype(), t.len())).collect(),
         }
     }
 
@@ -76,7 +83,10 @@ impl Places {
     }
 }
 
-/// Runs every step of `plan`.
+/// Runs every step of `plan`: in order on one thread, or, with a pool,
+/// each step as soon as the steps it waits for are done ([`Dag`]), so that
+/// independent steps run at once; large steps are also split across the
+/// pool as before.
 pub(crate) fn execute(
     plan: &mut Plan,
     kernels: &[KernelFn],
@@ -84,26 +94,79 @@ pub(crate) fn execute(
     pool: Option<&rayon::ThreadPool>,
 ) -> Result<(), (tx_ir::NodeId, String)> {
     let places = Places::new(given, &mut plan.buffers);
-    for step in &plan.steps {
-        match step {
-            Step::Nest(nest) => {
-                let kernel = kernels[nest.kernel];
-                match pool {
-                    Some(pool) if nest.work() >= PARALLEL_THRESHOLD => {
-                        pool.install(|| run_nest_parallel(nest, kernel, &places, pool.current_num_threads()))
-                    }
-                    _ => run_nest(nest, kernel, &places, 0, nest.outer.iter().product(), None),
+    let (steps, dag) = (&plan.steps, &plan.dag);
+    match pool {
+        Some(pool) if steps.len() > 1 => {
+            let waits: Vec<AtomicUsize> = dag.waits.iter().map(|&w| AtomicUsize::new(w)).collect();
+            let failure: Mutex<Option<(tx_ir::NodeId, String)>> = Mutex::new(None);
+            let run = Runner { steps, dag, waits: &waits, kernels, places: &places, pool, failure: &failure };
+            pool.scope(|scope| {
+                for (k, _) in dag.waits.iter().enumerate().filter(|(_, w)| **w == 0) {
+                    scope.spawn(move |scope| run.step(k, scope));
                 }
+            });
+            match failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+                Some(error) => Err(error),
+                None => Ok(()),
             }
-            Step::Fill { buffer, value } => fill(&mut plan.buffers[*buffer], *value),
-            Step::Gemm { a, b, out } => gemm(a, b, out, &places, pool),
-            Step::Host { node, op, operands, out } => {
-                let values: Vec<Tensor> =
-                    operands.iter().map(|v| gather(v, &places)).collect::<Result<_, _>>().map_err(|e| (*node, e))?;
-                let refs: Vec<&Tensor> = values.iter().collect();
-                let value = tx_interp::eval_op(op, &refs, &out.shape).map_err(|e| (*node, e))?;
-                scatter(&value, out, &places).map_err(|e| (*node, e))?;
+        }
+        _ => steps.iter().try_for_each(|step| run_step(step, kernels, &places, pool)),
+    }
+}
+
+/// What the steps of one call share while they run on the pool.
+#[derive(Clone, Copy)]
+struct Runner<'a> {
+    steps: &'a [Step],
+    dag: &'a Dag,
+    waits: &'a [AtomicUsize],
+    kernels: &'a [KernelFn],
+    places: &'a Places,
+    pool: &'a rayon::ThreadPool,
+    failure: &'a Mutex<Option<(tx_ir::NodeId, String)>>,
+}
+
+impl<'a> Runner<'a> {
+    /// Runs step `k` (unless an earlier step failed), then starts every
+    /// step that was waiting only for it.
+    fn step(self, k: usize, scope: &rayon::Scope<'a>) {
+        let failed = self.failure.lock().map_or(true, |f| f.is_some());
+        if !failed && let Err(error) = run_step(&self.steps[k], self.kernels, self.places, Some(self.pool)) {
+            let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+            failure.get_or_insert(error);
+        }
+        for &next in &self.dag.then[k] {
+            if self.waits[next].fetch_sub(1, Ordering::AcqRel) == 1 {
+                scope.spawn(move |scope| self.step(next, scope));
             }
+        }
+    }
+}
+
+fn run_step(
+    step: &Step,
+    kernels: &[KernelFn],
+    places: &Places,
+    pool: Option<&rayon::ThreadPool>,
+) -> Result<(), (tx_ir::NodeId, String)> {
+    match step {
+        Step::Nest(nest) => {
+            let kernel = kernels[nest.kernel];
+            match pool {
+                Some(pool) if nest.work() >= PARALLEL_THRESHOLD => {
+                    pool.install(|| run_nest_parallel(nest, kernel, places, pool.current_num_threads()))
+                }
+                _ => run_nest(nest, kernel, places, 0, nest.outer.iter().product(), None),
+            }
+        }
+        Step::Fill { buffer, value } => fill(places, *buffer, *value),
+        Step::Gemm { a, b, out } => gemm(a, b, out, places, pool),
+        Step::Host { node, op, operands, out } => {
+            let values: Vec<Tensor> =
+                operands.iter().map(|v| gather(v, places)).collect::<Result<_, _>>().map_err(|e| (*node, e))?;
+            let refs: Vec<&Tensor> = values.iter().collect();
+            let value = tx_interp::eval_op(op, &refs, &out.shape).map_err(|e| (*node, e))?;
+            scatter(&value, out, places).map_err(|e| (*node, e))?;
         }
     }
     Ok(())
@@ -221,12 +284,21 @@ pub(crate) fn advise_huge_pages(tensor: &Tensor) {
     let _ = tensor;
 }
 
-fn fill(tensor: &mut Tensor, value: f64) {
-    match tensor {
-        Tensor::F32(a) => a.fill(value as f32),
-        Tensor::F64(a) => a.fill(value),
-        Tensor::I64(a) => a.fill(value as i64),
-        Tensor::Bool(a) => a.fill(value != 0.0),
+/// Sets every element of buffer `buffer` to `value`.
+fn fill(places: &Places, buffer: usize, value: f64) {
+    fn set<T: Copy>(base: *mut u8, len: usize, value: T) {
+        // SAFETY: `base` is the start of a live buffer of `len` elements of
+        // `T` (the plan's own, dense and row-major), which no other step
+        // touches while this one runs (module documentation).
+        unsafe { std::slice::from_raw_parts_mut(base as *mut T, len) }.fill(value);
+    }
+    let (dtype, len) = places.buffer_sizes[buffer];
+    let base = places.base(Place::Buffer(buffer));
+    match dtype {
+        DType::F32 => set(base, len, value as f32),
+        DType::F64 => set(base, len, value),
+        DType::I64 => set(base, len, value as i64),
+        DType::Bool => set(base, len, value != 0.0),
     }
 }
 

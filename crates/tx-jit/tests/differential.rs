@@ -2078,7 +2078,9 @@ fn check_random_graph(program: &[Step], setting: &Setting) -> Result<(), TestCas
         let optimized =
             optimize(&graph, &[], &OptConfig::new(level)).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let outputs: Vec<NodeId> = optimized.graph.outputs().iter().map(|(_, id)| *id).collect();
-        let options = Options::default();
+        // Every other graph runs on two threads, where independent steps
+        // run at once.
+        let options = Options { threads: 1 + (seed % 2) as usize, keep_clif: false };
         if let Err(why) = differential(&optimized.graph, &outputs, &inputs, &[], &options, &[], true) {
             return Err(TestCaseError::fail(format!(
                 "at {} with B = {batch}: {why}\n{}",
