@@ -90,6 +90,29 @@ impl Reader<'_> {
     fn vectors(&self) -> bool {
         matches!(self.access, Access::Vector(_))
     }
+
+    /// The row's first element, when the row is one contiguous f32 operand
+    /// read as it is: the wide row functions can take it.
+    fn plain_f32_row(&self) -> Option<Value> {
+        let plain = self.float == DType::F32
+            && self.body.operands == [DType::F32]
+            && *self.access == Access::Vector(vec![Class::Contiguous])
+            && matches!(&self.body.nodes[..], [node] if node.op == tx_ir::Op::StopGradient
+                && node.args == [tx_ir::KernelArg::Operand(0)]);
+        plain.then(|| self.bases[0])
+    }
+}
+
+/// Calls a wide row function at `callee` with `args`; returns its f32.
+fn call_row_fn(b: &mut FunctionBuilder, callee: usize, params: &[Type], args: &[Value]) -> Value {
+    use cranelift_codegen::ir::{AbiParam, Signature};
+    let mut signature = Signature::new(b.func.signature.call_conv);
+    signature.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+    signature.returns.push(AbiParam::new(types::F32));
+    let signature = b.import_signature(signature);
+    let callee = b.ins().iconst(types::I64, callee as i64);
+    let call = b.ins().call_indirect(signature, callee, args);
+    b.inst_results(call)[0]
 }
 
 /// Emits a row kernel.
@@ -272,6 +295,18 @@ const TILE: i64 = 512;
 /// a vector loop sums it.
 fn exp_sum(b: &mut FunctionBuilder, reader: &Reader, len: Value, shift: Shift) -> Result<Value, String> {
     use cranelift_codegen::ir::{AbiParam, Signature, StackSlotData, StackSlotKind};
+    if let (Some(row), Some((_, sum)), None | Some((_, None))) =
+        (reader.plain_f32_row(), crate::wide::row_fns(), shift.store)
+    {
+        // The whole row in one wide pass, stored too for softmax.
+        let out = match shift.store {
+            Some((out, _)) => out,
+            None => b.ins().iconst(types::I64, 0),
+        };
+        let params = [types::I64, types::I64, types::F32, types::I64];
+        let result = call_row_fn(b, sum as usize, &params, &[row, len, shift.by, out]);
+        return Ok(codegen::pin(b, result));
+    }
     let wide = crate::wide::block_fn(tx_ir::UnaryOp::Exp).filter(|_| {
         reader.float == DType::F32 && reader.vectors() && shift.store.is_none_or(|(_, step)| step.is_none())
     });
@@ -397,6 +432,13 @@ fn fold(
     combine: Combine,
     shift: Option<Shift>,
 ) -> Result<Value, String> {
+    if combine == Combine::Max
+        && shift.is_none()
+        && let (Some(row), Some((max, _))) = (reader.plain_f32_row(), crate::wide::row_fns())
+    {
+        let result = call_row_fn(b, max as usize, &[types::I64, types::I64], &[row, len]);
+        return Ok(codegen::pin(b, result));
+    }
     let float = reader.float;
     let scalar_ty = cl_type(float, Width::Scalar, float);
     let vector_ty = cl_type(float, Width::Vector, float);

@@ -19,25 +19,65 @@ use crate::math::{EXPM1_Q32, LN2_HI32, LN2_LO32, LOG2E32, MAGIC32};
 /// `fn(values, len)`: the function applied in place to `len` f32 values.
 pub(crate) type BlockFn = unsafe extern "C" fn(values: *mut f32, len: i64);
 
+/// `fn(values, len) -> max`: the largest of `len` f32 values, NaN when one
+/// is NaN, -inf for none.
+pub(crate) type MaxFn = unsafe extern "C" fn(values: *const f32, len: i64) -> f32;
+
+/// `fn(values, len, shift, out) -> sum`: the sum of `exp(values[i] - shift)`
+/// over `len` f32 values, each exp also stored at `out[i]` unless `out` is
+/// null.
+pub(crate) type ExpSumFn = unsafe extern "C" fn(values: *const f32, len: i64, shift: f32, out: *mut f32) -> f32;
+
+/// The row functions of this CPU, for row kernels that read one contiguous
+/// f32 operand as it is (`logsumexp`, softmax, `max` of a plain row): the
+/// whole pass runs 16 lanes wide, where a JIT-ed loop runs 4.
+pub(crate) fn row_fns() -> Option<(MaxFn, ExpSumFn)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match level()? {
+            Level::Avx512 => Some((x86::max_avx512, x86::exp_sum_avx512)),
+            Level::Avx2 => Some((x86::max_avx2, x86::exp_sum_avx2)),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+enum Level {
+    Avx512,
+    Avx2,
+}
+
+/// The widest vectors this CPU has, unless `TX_JIT_NO_WIDE` is set.
+#[cfg(target_arch = "x86_64")]
+fn level() -> Option<Level> {
+    if std::env::var_os("TX_JIT_NO_WIDE").is_some() {
+        return None;
+    }
+    let avx512 = std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("avx512vl");
+    let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    match (avx512, avx2) {
+        (true, _) => Some(Level::Avx512),
+        (false, true) => Some(Level::Avx2),
+        (false, false) => None,
+    }
+}
+
 /// The block function of `op` for f32 on this CPU, when it has one and the
 /// CPU has AVX2 and FMA (every x86-64 server of the last decade).
 pub(crate) fn block_fn(op: UnaryOp) -> Option<BlockFn> {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::env::var_os("TX_JIT_NO_WIDE").is_some() {
-            return None;
-        }
-        let avx512 = std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx512vl");
-        let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
-        match (op, avx512, avx2) {
-            (UnaryOp::Exp, true, _) => Some(x86::exp_avx512),
-            (UnaryOp::Exp, false, true) => Some(x86::exp_avx2),
-            (UnaryOp::Tanh, true, _) => Some(x86::tanh_avx512),
-            (UnaryOp::Tanh, false, true) => Some(x86::tanh_avx2),
-            (UnaryOp::Sigmoid, true, _) => Some(x86::sigmoid_avx512),
-            (UnaryOp::Sigmoid, false, true) => Some(x86::sigmoid_avx2),
+        match (op, level()?) {
+            (UnaryOp::Exp, Level::Avx512) => Some(x86::exp_avx512),
+            (UnaryOp::Exp, Level::Avx2) => Some(x86::exp_avx2),
+            (UnaryOp::Tanh, Level::Avx512) => Some(x86::tanh_avx512),
+            (UnaryOp::Tanh, Level::Avx2) => Some(x86::tanh_avx2),
+            (UnaryOp::Sigmoid, Level::Avx512) => Some(x86::sigmoid_avx512),
+            (UnaryOp::Sigmoid, Level::Avx2) => Some(x86::sigmoid_avx2),
             _ => None,
         }
     }
@@ -117,9 +157,72 @@ fn sigmoid1(x: f32) -> f32 {
     num / (1.0 + e)
 }
 
+/// Partial results per row function: two AVX-512 registers (four AVX2), so
+/// that the adds of consecutive vectors do not wait on each other.
+const PARTIALS: usize = 32;
+
+/// The largest value; NaN when one is NaN.
+#[inline(always)]
+fn max_row(values: &[f32]) -> f32 {
+    let mut most = [f32::NEG_INFINITY; PARTIALS];
+    let mut nan = [0u32; PARTIALS];
+    let chunks = values.chunks_exact(PARTIALS);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for j in 0..PARTIALS {
+            most[j] = if chunk[j] > most[j] { chunk[j] } else { most[j] };
+            nan[j] |= u32::from(chunk[j].is_nan());
+        }
+    }
+    let mut result = f32::NEG_INFINITY;
+    let mut any_nan = nan.iter().any(|&n| n != 0);
+    for &x in most.iter().chain(tail) {
+        result = if x > result { x } else { result };
+        any_nan |= x.is_nan();
+    }
+    if any_nan { f32::NAN } else { result }
+}
+
+/// The sum of `exp(x - shift)` over `values`, each exp stored in `out` too
+/// when there is one (of the same length).
+#[inline(always)]
+fn exp_sum_row(values: &[f32], shift: f32, out: Option<&mut [f32]>) -> f32 {
+    let mut partial = [0f32; PARTIALS];
+    let mut total = 0f32;
+    match out {
+        Some(out) => {
+            let mut chunks = values.chunks_exact(PARTIALS);
+            let mut outs = out.chunks_exact_mut(PARTIALS);
+            for (chunk, dest) in (&mut chunks).zip(&mut outs) {
+                for j in 0..PARTIALS {
+                    let e = exp1(chunk[j] - shift);
+                    dest[j] = e;
+                    partial[j] += e;
+                }
+            }
+            for (&x, dest) in chunks.remainder().iter().zip(outs.into_remainder()) {
+                *dest = exp1(x - shift);
+                total += *dest;
+            }
+        }
+        None => {
+            let chunks = values.chunks_exact(PARTIALS);
+            for &x in chunks.remainder() {
+                total += exp1(x - shift);
+            }
+            for chunk in chunks {
+                for j in 0..PARTIALS {
+                    partial[j] += exp1(chunk[j] - shift);
+                }
+            }
+        }
+    }
+    partial.iter().sum::<f32>() + total
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{exp1, sigmoid1, tanh1};
+    use super::{exp_sum_row, exp1, max_row, sigmoid1, tanh1};
 
     macro_rules! block {
         ($name:ident, $inner:ident, $features:literal, $f:ident) => {
@@ -141,6 +244,60 @@ mod x86 {
             }
         };
     }
+
+    macro_rules! rows {
+        ($max:ident, $max_inner:ident, $sum:ident, $sum_inner:ident, $features:literal) => {
+            #[target_feature(enable = $features)]
+            fn $max_inner(values: &[f32]) -> f32 {
+                max_row(values)
+            }
+
+            pub(super) unsafe extern "C" fn $max(values: *const f32, len: i64) -> f32 {
+                if values.is_null() || len <= 0 {
+                    return f32::NEG_INFINITY;
+                }
+                // SAFETY: the JIT kernel passes a row of its operand with
+                // `len` contiguous f32 values; `row_fns` returned this
+                // function only after detecting the CPU features it is
+                // compiled for.
+                unsafe { $max_inner(std::slice::from_raw_parts(values, len as usize)) }
+            }
+
+            #[target_feature(enable = $features)]
+            fn $sum_inner(values: &[f32], shift: f32, out: Option<&mut [f32]>) -> f32 {
+                exp_sum_row(values, shift, out)
+            }
+
+            pub(super) unsafe extern "C" fn $sum(values: *const f32, len: i64, shift: f32, out: *mut f32) -> f32 {
+                if values.is_null() || len <= 0 {
+                    return 0.0;
+                }
+                let len = len as usize;
+                // SAFETY: as for the maximum; `out`, when not null, is the
+                // kernel's dense output row of `len` values (a buffer of its
+                // own: an overlapping row is copied first).
+                unsafe {
+                    if out.is_null() {
+                        return $sum_inner(std::slice::from_raw_parts(values, len), shift, None);
+                    }
+                    let (start, end) = (values as usize, values as usize + len * 4);
+                    if (out as usize) < end && start < out as usize + len * 4 {
+                        // Never planned, but cheap to get right: a copy.
+                        let copy = std::slice::from_raw_parts(values, len).to_vec();
+                        return $sum_inner(&copy, shift, Some(std::slice::from_raw_parts_mut(out, len)));
+                    }
+                    $sum_inner(
+                        std::slice::from_raw_parts(values, len),
+                        shift,
+                        Some(std::slice::from_raw_parts_mut(out, len)),
+                    )
+                }
+            }
+        };
+    }
+
+    rows!(max_avx512, max_avx512_impl, exp_sum_avx512, exp_sum_avx512_impl, "avx512f,avx512dq,avx512vl,avx2,fma");
+    rows!(max_avx2, max_avx2_impl, exp_sum_avx2, exp_sum_avx2_impl, "avx2,fma");
 
     block!(exp_avx512, exp_avx512_impl, "avx512f,avx512dq,avx512vl,avx2,fma", exp1);
     block!(exp_avx2, exp_avx2_impl, "avx2,fma", exp1);
@@ -176,6 +333,40 @@ mod tests {
             let expect = reference(f64::from(x)) as f32;
             assert!(ulps(y, expect) <= max_ulps, "{op:?}({x:e}) = {y:e}, expected {expect:e}");
         }
+    }
+
+    #[test]
+    fn row_functions_agree_with_f64() {
+        let Some((max, exp_sum)) = row_fns() else { return };
+        for len in [0usize, 1, 5, 31, 32, 33, 100, 1000, 4099] {
+            let xs: Vec<f32> = (0..len).map(|i| ((i * 7919 % 1013) as f32 - 500.0) * 0.037).collect();
+            // SAFETY: `xs` holds `len` values; `out` too.
+            let m = unsafe { max(xs.as_ptr(), len as i64) };
+            let expect = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(m, expect, "max of {len}");
+            let mut out = vec![0f32; len];
+            let shift = if len == 0 { 0.0 } else { m };
+            let (plain, stored) = unsafe {
+                (
+                    exp_sum(xs.as_ptr(), len as i64, shift, std::ptr::null_mut()),
+                    exp_sum(xs.as_ptr(), len as i64, shift, out.as_mut_ptr()),
+                )
+            };
+            let reference: f64 = xs.iter().map(|&x| (f64::from(x) - f64::from(shift)).exp()).sum();
+            assert!((f64::from(plain) - reference).abs() <= 1e-6 * reference.max(1.0), "{plain} against {reference}");
+            assert_eq!(plain.to_bits(), stored.to_bits(), "storing changes nothing of the sum");
+            for (&x, &e) in xs.iter().zip(&out) {
+                // The shift is subtracted in f32, as the kernels do.
+                assert!(ulps(e, f64::from(x - shift).exp() as f32) <= 2, "exp({x} - {shift}) = {e}");
+            }
+        }
+        let mut xs = vec![1.0f32; 100];
+        xs[77] = f32::NAN;
+        // SAFETY: `xs` holds 100 values.
+        assert!(unsafe { max(xs.as_ptr(), 100) }.is_nan());
+        xs[77] = f32::INFINITY;
+        assert_eq!(unsafe { max(xs.as_ptr(), 100) }, f32::INFINITY);
+        assert_eq!(unsafe { max(xs.as_ptr(), 0) }, f32::NEG_INFINITY);
     }
 
     #[test]
