@@ -355,7 +355,7 @@ impl Function {
             return Err(Error::Call(format!("the function takes {} inputs, got {}", self.inputs.len(), inputs.len())));
         }
         let named: Vec<(&str, &Tensor)> = self.inputs.iter().map(String::as_str).zip(inputs).collect();
-        let params: Vec<(&str, &Tensor)> = self.params.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let mut params: Vec<(&str, &mut Tensor)> = self.params.iter_mut().map(|(n, t)| (n.as_str(), t)).collect();
         let exe = match &mut self.compiled.0 {
             Some(exe) => exe,
             slot => {
@@ -364,21 +364,13 @@ impl Function {
                 slot.insert(Box::new(tx_jit::compile(&self.optimized.graph, &nodes, &tx_jit::Options::all_cores())?))
             }
         };
-        let mut outputs = exe.call(&named, &params)?;
-        let values: Vec<Tensor> = (0..self.outputs.len()).filter_map(|k| outputs.get(k).cloned()).collect();
-        // Every update was computed from the values before the call; each
-        // parameter now takes its new value without a copy.
-        // (A value two parameters take is two outputs, each with its own
-        // buffer.)
-        for (k, &(index, _)) in self.updates.iter().enumerate() {
-            let position = self.outputs.len() + k;
-            if !outputs.swap(position, &mut self.params[index].1)
-                && let Some(value) = outputs.get(position)
-            {
-                self.params[index].1 = value.clone();
-            }
-        }
-        Ok(values)
+        // Every update is computed from the values before the call; each
+        // parameter takes its new value without a copy, in place where the
+        // plan can write it there.
+        let updates: Vec<(usize, usize)> =
+            self.updates.iter().enumerate().map(|(k, &(index, _))| (self.outputs.len() + k, index)).collect();
+        let outputs = exe.call_updating(&named, &mut params, &updates)?;
+        Ok((0..self.outputs.len()).filter_map(|k| outputs.get(k).cloned()).collect())
     }
 
     /// The graph as built.

@@ -62,11 +62,8 @@ impl Case {
     /// One call (and the parameter updates).
     pub fn step(&mut self) -> Result<(), String> {
         let inputs: Vec<(&str, &Tensor)> = self.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        let params: Vec<(&str, &Tensor)> = self.params.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        let mut outputs = self.exe.call(&inputs, &params).map_err(|e| e.to_string())?;
-        for &(output, param) in &self.updates {
-            outputs.swap(output, &mut self.params[param].1);
-        }
+        let mut params: Vec<(&str, &mut Tensor)> = self.params.iter_mut().map(|(n, t)| (n.as_str(), t)).collect();
+        self.exe.call_updating(&inputs, &mut params, &self.updates).map_err(|e| e.to_string())?;
         Ok(())
     }
 }

@@ -131,15 +131,25 @@ impl Outputs<'_> {
         self.plan.outputs.is_empty()
     }
 
+    /// Output `index`; `None` for an update [`Executable::call_updating`]
+    /// applied (its value is in the parameter).
     pub fn get(&self, index: usize) -> Option<&Tensor> {
-        self.plan.outputs.get(index).map(|&buffer| &self.plan.buffers[buffer])
+        self.buffer(index).map(|buffer| &self.plan.buffers[buffer])
+    }
+
+    /// The buffer of output `index`, unless it is an applied update.
+    fn buffer(&self, index: usize) -> Option<usize> {
+        if self.plan.updates.iter().any(|&(output, _)| output == index) {
+            return None;
+        }
+        self.plan.outputs.get(index).copied().flatten()
     }
 
     /// Exchanges output `index` with `value` (same type), without copying:
     /// how parameters take their updated values in place.
     pub fn swap(&mut self, index: usize, value: &mut Tensor) -> bool {
-        match self.plan.outputs.get(index) {
-            Some(&buffer) if self.plan.buffers[buffer].ty() == value.ty() => {
+        match self.buffer(index) {
+            Some(buffer) if self.plan.buffers[buffer].ty() == value.ty() => {
                 std::mem::swap(&mut self.plan.buffers[buffer], value);
                 true
             }
@@ -188,7 +198,7 @@ pub fn compile(graph: &Graph, outputs: &[NodeId], options: &Options) -> Result<E
         )
         .collect();
     if let Some(shapes) = static_shapes {
-        let plan = executable.plan(&live, &shapes)?;
+        let plan = executable.plan(&live, &shapes, &[])?;
         executable.plans.push(plan);
     }
     Ok(executable)
@@ -214,15 +224,88 @@ impl Executable {
                 _ => None,
             })
             .collect();
-        let given: Vec<Option<&Tensor>> = given.iter().zip(&copies).map(|(t, copy)| copy.as_ref().or(*t)).collect();
-        let fits = |plan: &Plan| plan.key.iter().all(|(node, shape)| shapes[*node] == *shape);
+        let pointers: Vec<*mut u8> = given
+            .iter()
+            .zip(&copies)
+            .map(|(t, copy)| copy.as_ref().or(*t).map_or(std::ptr::null_mut(), runtime::data_ptr))
+            .collect();
+        self.execute(&live, &shapes, &pointers, &[])
+    }
+
+    /// Like [`Executable::call`], and each `(output, param)` of `updates`
+    /// (an output's position, a position in `params`) gives that parameter
+    /// the output's new value: written straight into the parameter's tensor
+    /// where the plan can (an elementwise update, or a GEMM accumulating
+    /// `p − c·(a @ b)` into the weights), once nothing else reads the
+    /// parameter; swapped in otherwise. Every update is computed from the
+    /// values before the call. Those outputs are then not in [`Outputs`].
+    pub fn call_updating(
+        &mut self,
+        inputs: &[(&str, &Tensor)],
+        params: &mut [(&str, &mut Tensor)],
+        updates: &[(usize, usize)],
+    ) -> Result<Outputs<'_>, EvalError> {
+        let mut targets = Vec::with_capacity(updates.len());
+        for &(output, param) in updates {
+            let bad = |message: String| EvalError::Runtime { node: NodeId(0), message };
+            let Some((name, tensor)) = params.get_mut(param) else {
+                return Err(bad(format!("update {output} names parameter {param}, but {} were given", updates.len())));
+            };
+            let Some(info) = self.graph.param_named(name) else {
+                return Err(bad(format!("the graph has no parameter `{name}` to update")));
+            };
+            if output >= self.outputs.len() || targets.iter().any(|&(o, p, _)| o == output || p == param) {
+                return Err(bad(format!("update ({output}, {param}) is out of range or repeated")));
+            }
+            if !is_standard(tensor) {
+                **tensor = standard(tensor);
+            }
+            targets.push((output, param, info.node));
+        }
+        let (live, shapes, mut pointers) = {
+            let shared: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (*n, &**t)).collect();
+            let Call { live, given, shapes } = bind_call(&self.graph, inputs, &shared, &self.outputs)?;
+            let copies: Vec<Option<Tensor>> =
+                given.iter().map(|t| t.filter(|t| !is_standard(t)).map(standard)).collect();
+            let pointers: Vec<*mut u8> = given
+                .iter()
+                .zip(&copies)
+                .map(|(t, copy)| copy.as_ref().or(*t).map_or(std::ptr::null_mut(), runtime::data_ptr))
+                .collect();
+            (live, shapes, pointers)
+        };
+        // The parameters written in place, through their mutable borrows.
+        for &(_, param, node) in &targets {
+            pointers[node.index()] = runtime::data_ptr_mut(params[param].1);
+        }
+        let wanted: Vec<(usize, NodeId)> = targets.iter().map(|&(o, _, node)| (o, node)).collect();
+        let outputs = self.execute(&live, &shapes, &pointers, &wanted)?;
+        let plan = outputs.plan;
+        for &(output, param, _) in &targets {
+            if let Some(buffer) = plan.outputs[output] {
+                std::mem::swap(&mut plan.buffers[buffer], params[param].1);
+            }
+        }
+        Ok(Outputs { plan })
+    }
+
+    /// Runs the plan for these shapes and updates (made now if new).
+    fn execute(
+        &mut self,
+        live: &[bool],
+        shapes: &[Vec<usize>],
+        pointers: &[*mut u8],
+        updates: &[(usize, NodeId)],
+    ) -> Result<Outputs<'_>, EvalError> {
+        let fits =
+            |plan: &Plan| plan.updates == updates && plan.key.iter().all(|(node, shape)| shapes[*node] == *shape);
         match self.plans.iter().position(fits) {
             Some(k) => {
                 let plan = self.plans.remove(k);
                 self.plans.push(plan);
             }
             None => {
-                let plan = self.plan(&live, &shapes)?;
+                let plan = self.plan(live, shapes, updates)?;
                 if self.plans.len() == PLANS_KEPT {
                     self.plans.remove(0);
                 }
@@ -232,16 +315,16 @@ impl Executable {
         let Some(plan) = self.plans.last_mut() else {
             return Err(EvalError::Runtime { node: NodeId(0), message: "internal error: no plan".to_string() });
         };
-        runtime::execute(plan, &self.fns, &given, self.pool.as_ref())
+        runtime::execute(plan, &self.fns, pointers, self.pool.as_ref())
             .map_err(|(node, message)| EvalError::Runtime { node, message })?;
         Ok(Outputs { plan })
     }
 
     /// A plan for these shapes, compiling the kernels it needs; the
     /// executable's callable kernels are brought up to date.
-    fn plan(&mut self, live: &[bool], shapes: &[Vec<usize>]) -> Result<Plan, EvalError> {
+    fn plan(&mut self, live: &[bool], shapes: &[Vec<usize>], updates: &[(usize, NodeId)]) -> Result<Plan, EvalError> {
         let mut kernels = lock(&self.kernels);
-        let plan = plan::build(&self.graph, &self.outputs, live, shapes, &mut kernels)
+        let plan = plan::build(&self.graph, &self.outputs, updates, live, shapes, &mut kernels)
             .map_err(|(node, message)| EvalError::Runtime { node, message })?;
         self.fns.clone_from(&kernels.compiled);
         Ok(plan)

@@ -120,11 +120,13 @@ pub(crate) enum Step {
         buffer: usize,
         value: f64,
     },
-    /// `out = a @ b` on 2-D float views.
+    /// `out = a @ b` on 2-D float views; with `accumulate: Some(s)`,
+    /// `out = out + s·(a @ b)` (a parameter updated in place).
     Gemm {
         a: View,
         b: View,
         out: View,
+        accumulate: Option<f64>,
     },
     /// An op the JIT does not compile, on the interpreter.
     Host {
@@ -146,7 +148,11 @@ impl Step {
                 (places, out)
             }
             Step::Fill { buffer, .. } => (Vec::new(), Some(Place::Buffer(*buffer))),
-            Step::Gemm { a, b, out } => (vec![a.place, b.place], Some(out.place)),
+            Step::Gemm { a, b, out, accumulate } => {
+                let mut reads = vec![a.place, b.place];
+                reads.extend(accumulate.map(|_| out.place));
+                (reads, Some(out.place))
+            }
             Step::Host { operands, out, .. } => (operands.iter().map(|v| v.place).collect(), Some(out.place)),
         }
     }
@@ -173,7 +179,10 @@ impl Dag {
         };
         let given = steps
             .iter()
-            .flat_map(|s| s.access().0)
+            .flat_map(|s| {
+                let (reads, write) = s.access();
+                reads.into_iter().chain(write)
+            })
             .filter_map(|p| match p {
                 Place::Given(k) => Some(k + 1),
                 Place::Buffer(_) => None,
@@ -224,8 +233,11 @@ pub(crate) struct Plan {
     pub buffers: Vec<Tensor>,
     pub steps: Vec<Step>,
     pub dag: Dag,
-    /// The outputs, each a whole buffer.
-    pub outputs: Vec<usize>,
+    /// The outputs, each a whole buffer, or `None` for an output written
+    /// into the parameter it updates.
+    pub outputs: Vec<Option<usize>>,
+    /// The updates this plan was made for: (output position, parameter).
+    pub updates: Vec<(usize, NodeId)>,
     pub peak_bytes: usize,
 }
 
@@ -246,12 +258,18 @@ struct Builder<'g> {
     views: Vec<Option<View>>,
     /// The last node reading each buffer.
     buffer_last_use: Vec<usize>,
+    /// Per node, the parameter (node index) its value may be written into:
+    /// an update whose parameter nothing reads after it.
+    in_place: Vec<Option<usize>>,
 }
 
-/// Builds the plan of `outputs` for the shapes of one call.
+/// Builds the plan of `outputs` for the shapes of one call. `updates`
+/// pairs outputs (by position) with the parameter nodes they update: those
+/// the plan can write in place are written into the parameter's own tensor.
 pub(crate) fn build(
     graph: &Graph,
     outputs: &[NodeId],
+    updates: &[(usize, NodeId)],
     live: &[bool],
     shapes: &[Vec<usize>],
     kernels: &mut Kernels,
@@ -277,6 +295,7 @@ pub(crate) fn build(
         steps: Vec::new(),
         views: vec![None; graph.len()],
         buffer_last_use: Vec::new(),
+        in_place: in_place_updates(graph, outputs, updates, live),
     };
     let mut key = Vec::new();
     for (id, node) in graph.nodes().filter(|(id, _)| live[id.index()]) {
@@ -297,13 +316,19 @@ pub(crate) fn build(
         }
     }
     let mut output_buffers = Vec::with_capacity(outputs.len());
-    for &output in outputs {
+    for (k, &output) in outputs.iter().enumerate() {
         let view = builder.views[output.index()].clone().ok_or((output, "internal error: no value".to_string()))?;
+        if let Some(&(_, param)) = updates.iter().find(|&&(o, _)| o == k)
+            && view.place == Place::Given(param.index())
+        {
+            output_buffers.push(None);
+            continue;
+        }
         let buffer = match view.place {
             Place::Buffer(buffer)
                 if builder.pinned[buffer]
                     && !builder.once[buffer]
-                    && !output_buffers.contains(&buffer)
+                    && !output_buffers.contains(&Some(buffer))
                     && view.offset == 0
                     && view.is_dense()
                     && builder.buffers[buffer].shape() == view.shape.as_slice() =>
@@ -320,12 +345,66 @@ pub(crate) fn build(
                 buffer
             }
         };
-        output_buffers.push(buffer);
+        output_buffers.push(Some(buffer));
     }
     builder.kernels.finish().map_err(|e| (outputs.first().copied().unwrap_or(NodeId(0)), e))?;
     let peak_bytes = builder.buffers.iter().map(|t| t.len() * t.dtype().size()).sum();
     let dag = Dag::of(&builder.steps, builder.buffers.len());
-    Ok(Plan { key, buffers: builder.buffers, steps: builder.steps, dag, outputs: output_buffers, peak_bytes })
+    Ok(Plan {
+        key,
+        buffers: builder.buffers,
+        steps: builder.steps,
+        dag,
+        outputs: output_buffers,
+        updates: updates.to_vec(),
+        peak_bytes,
+    })
+}
+
+/// Which update outputs may be written into their parameter: the node is
+/// computed by a kernel (elementwise, or a GEMM with its epilogue), it is
+/// one output only, and no node after it reads the parameter or any view of
+/// it (transposes, reshapes, slices), nor is any such view an output (those
+/// are copied out at the end).
+fn in_place_updates(
+    graph: &Graph,
+    outputs: &[NodeId],
+    updates: &[(usize, NodeId)],
+    live: &[bool],
+) -> Vec<Option<usize>> {
+    let mut in_place = vec![None; graph.len()];
+    for &(k, param) in updates {
+        let Some(&node) = outputs.get(k) else { continue };
+        let computed =
+            matches!(graph.node(node).op, Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Fused(_));
+        let once = outputs.iter().filter(|&&o| o == node).count() == 1;
+        if !computed || !once || !matches!(graph.node(param).op, Op::Param { .. }) {
+            continue;
+        }
+        // The parameter and the views of it.
+        let mut alias = vec![false; graph.len()];
+        alias[param.index()] = true;
+        let mut last_reader = 0;
+        for (id, n) in graph.nodes().filter(|(id, _)| live[id.index()]) {
+            if !n.inputs.iter().any(|i| alias[i.index()]) {
+                continue;
+            }
+            let view = matches!(
+                n.op,
+                Op::StopGradient | Op::Transpose { .. } | Op::Broadcast { .. } | Op::Slice { .. } | Op::Reshape { .. }
+            );
+            if view {
+                alias[id.index()] = true;
+            } else {
+                last_reader = last_reader.max(id.index());
+            }
+        }
+        let alias_out = outputs.iter().any(|o| alias[o.index()]);
+        if last_reader <= node.index() && !alias[node.index()] && !alias_out {
+            in_place[node.index()] = Some(param.index());
+        }
+    }
+    in_place
 }
 
 impl Builder<'_> {
@@ -385,6 +464,16 @@ impl Builder<'_> {
             }
         }
         self.allocate(dtype, shape, pinned)
+    }
+
+    /// The parameter `id` is written into, when it may be and every operand
+    /// reading that parameter reads it densely from its start (so that
+    /// writing element `i` in place only changes what element `i` reads).
+    fn in_place_view(&self, id: NodeId, dtype: DType, shape: &[usize], operands: &[View]) -> Option<View> {
+        let param = self.in_place[id.index()]?;
+        let out = View::dense(Place::Given(param), dtype, shape);
+        let fits = |v: &View| v.place != out.place || (v.offset == 0 && v.is_dense() && v.shape == shape);
+        (self.shapes[param] == shape && operands.iter().all(fits)).then_some(out)
     }
 
     /// Whether every operand of `id` that reads `buffer` reads it densely
@@ -482,7 +571,7 @@ impl Builder<'_> {
                 let buffer = self.allocate(dtype, &shape, pinned);
                 let out = View::dense(Place::Buffer(buffer), dtype, &shape);
                 if dtype.is_float() && a.shape.len() == 2 && b.shape.len() == 2 {
-                    self.steps.push(Step::Gemm { a, b, out: out.clone() });
+                    self.steps.push(Step::Gemm { a, b, out: out.clone(), accumulate: None });
                 } else {
                     self.host(id, vec![a, b], out.clone());
                 }
@@ -512,8 +601,13 @@ impl Builder<'_> {
         shape: &[usize],
         last_use: &[usize],
     ) -> Result<View, String> {
-        let buffer = self.elementwise_output(id, dtype, shape, last_use);
-        let out = View::dense(Place::Buffer(buffer), dtype, shape);
+        let out = match self.in_place_view(id, dtype, shape, &operands) {
+            Some(out) => out,
+            None => {
+                let buffer = self.elementwise_output(id, dtype, shape, last_use);
+                View::dense(Place::Buffer(buffer), dtype, shape)
+            }
+        };
         if body.supported() {
             let operands: Vec<View> = operands.iter().map(|v| v.broadcast(shape)).collect();
             self.elementwise(&body, &operands, &out)?;
@@ -785,8 +879,6 @@ impl Builder<'_> {
         shape: &[usize],
         pinned: bool,
     ) -> Result<View, String> {
-        let buffer = self.allocate(dtype, shape, pinned);
-        let out = View::dense(Place::Buffer(buffer), dtype, shape);
         let first = &kernel.body[0];
         let pick = |arg: &KernelArg| match arg {
             KernelArg::Operand(k) => operands.get(*k).cloned(),
@@ -821,10 +913,24 @@ impl Builder<'_> {
         }
         let gemm = dtype.is_float() && a.shape.len() == 2 && b.shape.len() == 2 && epilogue.supported();
         if !gemm {
+            let buffer = self.allocate(dtype, shape, pinned);
+            let out = View::dense(Place::Buffer(buffer), dtype, shape);
             self.host(id, operands, out.clone());
             return Ok(out);
         }
-        self.steps.push(Step::Gemm { a, b, out: out.clone() });
+        // An update `p ± c·(a @ b)` of a parameter nothing reads after it:
+        // one GEMM accumulating into the parameter itself.
+        if let Some(target) = self.in_place_view(id, dtype, shape, &operands)
+            && a.place != target.place
+            && b.place != target.place
+            && let Some(scale) = accumulation(&kernel.body, &operands, &target)
+        {
+            self.steps.push(Step::Gemm { a, b, out: target.clone(), accumulate: Some(scale) });
+            return Ok(target);
+        }
+        let buffer = self.allocate(dtype, shape, pinned);
+        let out = View::dense(Place::Buffer(buffer), dtype, shape);
+        self.steps.push(Step::Gemm { a, b, out: out.clone(), accumulate: None });
         if !epilogue.nodes.is_empty() {
             let mut args: Vec<View> = used.iter().map(|&k| operands[k].broadcast(shape)).collect();
             args.push(out.clone());
@@ -832,6 +938,46 @@ impl Builder<'_> {
         }
         Ok(out)
     }
+}
+
+/// The scale `s` when a matmul kernel's body is `p + s·t0` for the operand
+/// `p` read as `target` (the product `t0`, a constant `c`): `p − c·t0`,
+/// `p + c·t0`, `p − t0`, `p + t0`, in either operand order.
+fn accumulation(body: &[KernelNode], operands: &[View], target: &View) -> Option<f64> {
+    use tx_ir::BinaryOp::{Add, Mul, Sub};
+    let is_target = |arg: &KernelArg| matches!(*arg, KernelArg::Operand(k) if operands.get(k) == Some(target));
+    let constant = |arg: &KernelArg| match *arg {
+        KernelArg::Node(k) => match &body.get(k)?.op {
+            Op::Constant { value, .. } => Some(value.as_f64()),
+            _ => None,
+        },
+        KernelArg::Operand(_) => None,
+    };
+    let product = KernelArg::Node(0);
+    // The term added to p: the product, or the product times a constant.
+    let term = |arg: &KernelArg| -> Option<f64> {
+        if *arg == product {
+            return Some(1.0);
+        }
+        let KernelArg::Node(k) = *arg else { return None };
+        let node = body.get(k)?;
+        match (&node.op, &node.args[..]) {
+            (Op::Binary(Mul), [x, y]) if *y == product => constant(x),
+            (Op::Binary(Mul), [x, y]) if *x == product => constant(y),
+            _ => None,
+        }
+    };
+    let last = body.last()?;
+    // Every node but the last is the product, a constant or the term.
+    let nodes_used = body.len();
+    let scale = match (&last.op, &last.args[..]) {
+        (Op::Binary(Sub), [p, t]) if is_target(p) => -term(t)?,
+        (Op::Binary(Add), [p, t]) if is_target(p) => term(t)?,
+        (Op::Binary(Add), [t, p]) if is_target(p) => term(t)?,
+        _ => return None,
+    };
+    let extra = body[1..body.len() - 1].iter().filter(|n| !matches!(n.op, Op::Constant { .. })).count();
+    (nodes_used >= 2 && extra <= 1).then_some(scale)
 }
 
 /// How each operand is read along the innermost loop, when every one is

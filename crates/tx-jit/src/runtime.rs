@@ -42,11 +42,11 @@ unsafe impl Send for Ptr {}
 // SAFETY: as above.
 unsafe impl Sync for Ptr {}
 
-fn data_ptr(tensor: &Tensor) -> *mut u8 {
+pub(crate) fn data_ptr(tensor: &Tensor) -> *mut u8 {
     tx_tensor::with_array!(tensor, a => a.as_ptr() as *mut u8)
 }
 
-fn data_ptr_mut(tensor: &mut Tensor) -> *mut u8 {
+pub(crate) fn data_ptr_mut(tensor: &mut Tensor) -> *mut u8 {
     tx_tensor::with_array!(tensor, a => a.as_mut_ptr() as *mut u8)
 }
 
@@ -60,11 +60,12 @@ pub(crate) struct Places {
 }
 
 impl Places {
-    /// `given[node]` must be a standard-layout tensor for every node the
-    /// plan reads.
-    pub(crate) fn new(given: &[Option<&Tensor>], buffers: &mut [Tensor]) -> Places {
+    /// `given[node]` must point at a standard-layout tensor for every node
+    /// the plan reads, derived from a mutable borrow for the parameters it
+    /// writes in place.
+    pub(crate) fn new(given: &[*mut u8], buffers: &mut [Tensor]) -> Places {
         Places {
-            given: given.iter().map(|t| Ptr(t.map_or(std::ptr::null_mut(), data_ptr))).collect(),
+            given: given.iter().map(|&p| Ptr(p)).collect(),
             buffers: buffers.iter_mut().map(|t| Ptr(data_ptr_mut(t))).collect(),
             buffer_sizes: buffers.iter().map(|t| (t.dtype(), t.len())).collect(),
         }
@@ -90,7 +91,7 @@ impl Places {
 pub(crate) fn execute(
     plan: &mut Plan,
     kernels: &[KernelFn],
-    given: &[Option<&Tensor>],
+    given: &[*mut u8],
     pool: Option<&rayon::ThreadPool>,
 ) -> Result<(), (tx_ir::NodeId, String)> {
     let places = Places::new(given, &mut plan.buffers);
@@ -160,7 +161,7 @@ fn run_step(
             }
         }
         Step::Fill { buffer, value } => fill(places, *buffer, *value),
-        Step::Gemm { a, b, out } => gemm(a, b, out, places, pool),
+        Step::Gemm { a, b, out, accumulate } => gemm(a, b, out, *accumulate, places, pool),
         Step::Host { node, op, operands, out } => {
             let values: Vec<Tensor> =
                 operands.iter().map(|v| gather(v, places)).collect::<Result<_, _>>().map_err(|e| (*node, e))?;
@@ -306,7 +307,7 @@ fn fill(places: &Places, buffer: usize, value: f64) {
 /// measurement over `matrixmultiply`: 7–12% faster on one thread, and it
 /// runs on tx's own rayon pool). Strides are in elements; transposed views
 /// need no copy.
-fn gemm(a: &View, b: &View, out: &View, places: &Places, pool: Option<&rayon::ThreadPool>) {
+fn gemm(a: &View, b: &View, out: &View, accumulate: Option<f64>, places: &Places, pool: Option<&rayon::ThreadPool>) {
     let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1]);
     let (pa, pb, pc) = (
         Ptr(places.at(a.place, a.offset, a.dtype)),
@@ -322,11 +323,18 @@ fn gemm(a: &View, b: &View, out: &View, places: &Places, pool: Option<&rayon::Th
     };
     let (rsa, csa, rsb, csb, rsc, csc) =
         (a.strides[0], a.strides[1], b.strides[0], b.strides[1], out.strides[0], out.strides[1]);
+    // dst = keep·dst + scale·a·b, reading dst only when accumulating.
+    let (read, keep, scale) = match accumulate {
+        Some(scale) => (true, 1.0, scale),
+        None => (false, 0.0, 1.0),
+    };
     let call = move || {
         let (pa, pb, pc) = (pa.get(), pb.get(), pc.get());
         // SAFETY: the views describe m×k, k×n and m×n matrices inside their
         // places (module documentation); `dst = 0·dst + 1·a·b` with
-        // `read_dst = false` never reads the output (k = 0 writes zeros).
+        // `read_dst = false` never reads the output (k = 0 writes zeros);
+        // an accumulation `dst = dst + s·a·b` reads it, a parameter that the
+        // plan writes in place and that `a` and `b` do not alias.
         unsafe {
             match out.dtype {
                 DType::F32 => gemm::gemm(
@@ -336,15 +344,15 @@ fn gemm(a: &View, b: &View, out: &View, places: &Places, pool: Option<&rayon::Th
                     pc as *mut f32,
                     csc,
                     rsc,
-                    false,
+                    read,
                     pa as *const f32,
                     csa,
                     rsa,
                     pb as *const f32,
                     csb,
                     rsb,
-                    0.0f32,
-                    1.0f32,
+                    keep as f32,
+                    scale as f32,
                     false,
                     false,
                     false,
@@ -357,15 +365,15 @@ fn gemm(a: &View, b: &View, out: &View, places: &Places, pool: Option<&rayon::Th
                     pc as *mut f64,
                     csc,
                     rsc,
-                    false,
+                    read,
                     pa as *const f64,
                     csa,
                     rsa,
                     pb as *const f64,
                     csb,
                     rsb,
-                    0.0f64,
-                    1.0f64,
+                    keep,
+                    scale,
                     false,
                     false,
                     false,
