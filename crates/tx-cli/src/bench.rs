@@ -180,7 +180,8 @@ pub fn prepare(name: &str, dtype: &str, threads: usize) -> Result<Case, String> 
             (_, "y" | "Y") => one_hot(&mut rng, shape[0], shape[1], dt),
             _ => normal(&mut rng, &shape, dt),
         };
-        inputs.push((input.clone(), value));
+        // numpy's arrays of this size sit on huge pages; so do these.
+        inputs.push((input.clone(), tx_jit::huge_page_copy(&value)));
     }
     let params = tx_interp::init_params(graph);
     let mut updates = Vec::new();

@@ -387,6 +387,23 @@ impl Executable {
     }
 }
 
+/// A row-major copy of `tensor` whose memory, when it is large, is advised
+/// to use transparent huge pages before it is first written (as numpy does
+/// for its arrays): for data a program keeps and reads many times, such as
+/// benchmark inputs or a data set.
+pub fn huge_page_copy(tensor: &Tensor) -> Tensor {
+    let mut copy = Tensor::full(tensor.dtype(), tensor.shape(), 0.0);
+    runtime::advise_huge_pages(&copy);
+    match (&mut copy, tensor) {
+        (Tensor::F32(c), Tensor::F32(a)) => c.assign(a),
+        (Tensor::F64(c), Tensor::F64(a)) => c.assign(a),
+        (Tensor::I64(c), Tensor::I64(a)) => c.assign(a),
+        (Tensor::Bool(c), Tensor::Bool(a)) => c.assign(a),
+        _ => return tensor.clone(),
+    }
+    copy
+}
+
 fn is_standard(tensor: &Tensor) -> bool {
     tx_tensor::with_array!(tensor, a => a.is_standard_layout())
 }
