@@ -37,6 +37,10 @@ pub enum Command {
         /// the optimizer's update of every parameter and state (`next_NAME`).
         #[arg(long)]
         updates: bool,
+        /// The training step of this learning rule (overrides the train
+        /// block; implies --updates).
+        #[arg(long, value_name = "RULE", conflicts_with = "wrt")]
+        rule: Option<String>,
         /// text: one node per line; dot: Graphviz.
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
         format: GraphFormat,
@@ -243,7 +247,8 @@ pub struct TrainArgs {
     /// Seed of the mini-batch shuffling (overrides the train block).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// The learning rule (overrides the train block): backprop.
+    /// The learning rule (overrides the train block): backprop, fa, dfa,
+    /// tp, dtp, sdtp or ao_sdtp.
     #[arg(long, value_name = "RULE")]
     pub rule: Option<String>,
     /// Write parameters and optimizer state as an .npz (numpy reads it)

@@ -35,8 +35,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Check { file, emit } => check(&file, emit),
         Command::Run(args) => run_program(&args),
         Command::Graph { file, format } => graph(&file, format),
-        Command::Grad { file, wrt, format, updates: false } => gradient(&file, &wrt, format),
-        Command::Grad { file, format, updates: true, .. } => update_graph(&file, format),
+        Command::Grad { file, wrt, format, updates: false, rule: None } => gradient(&file, &wrt, format),
+        Command::Grad { file, format, rule, .. } => update_graph(&file, format, rule.as_deref()),
         Command::Train(args) => {
             let source = read_source(&args.file)?;
             let model = compile(&source)?;
@@ -210,11 +210,12 @@ fn graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The training step of the model's `train` block (or the defaults): the
-/// graph with every update as an output `next_<name>`.
-fn update_graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
+/// The training step of the model's `train` block (or the defaults, or
+/// `rule`): the graph with every update as an output `next_<name>`; the
+/// updates of every phase of a rule with several are in the one graph.
+fn update_graph(file: &Path, format: GraphFormat, rule: Option<&str>) -> Result<(), Failure> {
     let source = read_source(file)?;
-    let model = step_model(&compile(&source)?, None)?;
+    let model = step_model(&compile(&source)?, rule)?;
     match format {
         GraphFormat::Text => out!("{}", tx_ir::print_model(&model)),
         GraphFormat::Dot => out!("{}", tx_ir::print_dot(&model.graph)),
@@ -235,8 +236,7 @@ pub(crate) fn step_model(model: &Model, rule: Option<&str>) -> Result<Model, Fai
     let rule = crate::train::rule_of(&config)?;
     let run = tx_learn::RunShape { steps_per_epoch: 1, epochs: config.epochs };
     let step =
-        tx_learn::build_step(&model, rule.as_ref(), &config.optimizer, &config.lr_schedule, config.weight_decay, run)
-            .map_err(|e| Failure::user(format!("error: {e}")))?;
+        tx_learn::build_steps(&model, rule.as_ref(), &config, run).map_err(|e| Failure::user(format!("error: {e}")))?;
     model.graph = step.graph;
     model.loss = Some(step.loss);
     model.metrics = step.metrics;

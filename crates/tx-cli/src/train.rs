@@ -44,16 +44,31 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
     let steps_per_epoch = n.div_ceil(config.batch);
     let run = tx_learn::RunShape { steps_per_epoch, epochs: config.epochs };
     let step =
-        tx_learn::build_step(model, rule.as_ref(), &config.optimizer, &config.lr_schedule, config.weight_decay, run)
-            .map_err(|e| Failure::user(format!("error: {e}")))?;
+        tx_learn::build_steps(model, rule.as_ref(), &config, run).map_err(|e| Failure::user(format!("error: {e}")))?;
     let mut params = tx_interp::init_params(&step.graph);
     let accuracy = model.metrics.iter().position(|(name, _)| name == "accuracy");
-    // The step and the test-set graph are optimized once, before the loop.
+    // Each phase of the step and the test-set graph are optimized once,
+    // before the loop.
     let level = args.opt.level.level();
-    let mut roots = vec![step.loss];
-    roots.extend(step.metrics.iter().map(|(_, id)| *id));
-    roots.extend(step.updates.iter().map(|(_, value)| *value));
-    let optimized = crate::commands::optimize(&step.graph, &roots, level)?;
+    let backend = args.backend.backend;
+    let runtime = |e: tx_interp::EvalError| Failure::user(format!("error: {e}"));
+    let mut phases = Vec::with_capacity(step.phases.len());
+    for phase in &step.phases {
+        let updates = step.updates_of(phase).to_vec();
+        let mut roots = vec![step.loss];
+        roots.extend(step.metrics.iter().map(|(_, id)| *id));
+        roots.extend(updates.iter().map(|(_, value)| *value));
+        let live = step.graph.reachable_from(&roots);
+        let noise = step.noise.iter().copied().filter(|id| live[id.index()]).collect();
+        let optimized = crate::commands::optimize(&step.graph, &roots, level)?;
+        phases.push(PhaseRun { updates, noise, optimized });
+    }
+    let mut engines = Vec::with_capacity(phases.len());
+    for phase in &phases {
+        let optimized = &phase.optimized;
+        engines
+            .push(crate::commands::Engine::new(backend, &optimized.graph, &optimized.roots, false).map_err(runtime)?);
+    }
     let test_graph = match accuracy {
         Some(i) => Some(crate::commands::optimize(&model.graph, &[model.metrics[i].1], level)?),
         None => None,
@@ -64,10 +79,6 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
         history = resume(path, &mut params)?;
     }
 
-    let backend = args.backend.backend;
-    let runtime = |e: tx_interp::EvalError| Failure::user(format!("error: {e}"));
-    let mut engine =
-        crate::commands::Engine::new(backend, &optimized.graph, &optimized.roots, false).map_err(runtime)?;
     let mut test_engine = match &test_graph {
         Some(test) => Some(crate::commands::Engine::new(backend, &test.graph, &test.roots, false).map_err(runtime)?),
         None => None,
@@ -77,66 +88,80 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
     // A progress bar only where a person watches; pipes and logs get lines.
     let show_progress = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut summary = history.last().cloned().unwrap_or_default();
+    let phase_count = phases.len();
     for epoch in history.len()..config.epochs {
         // One generator per epoch: an epoch's order depends only on the seed
-        // and the epoch's number.
+        // and the epoch's number. Every phase passes over the same order.
         let mut rng = Rng::new(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let order = shuffled(n, &mut rng);
+        // The train loss and accuracy are those of the last phase (the
+        // forward updates, when the inverse ones run apart).
         let (mut loss_sum, mut accuracy_sum) = (0.0, 0.0);
-        for (batch_index, rows) in order.chunks(config.batch).enumerate() {
-            if show_progress {
-                progress(
-                    epoch + 1,
-                    config.epochs,
-                    batch_index,
-                    steps_per_epoch,
-                    loss_sum / (batch_index * config.batch).max(1) as f64,
-                );
-            }
-            let batch = split.train.select(rows);
-            let (x, y) = tensors(&batch, x_dtype);
-            let refs: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
-            let inputs = [(x_name.as_str(), &x), (y_name.as_str(), &y)];
-            let values =
-                engine.run(&inputs, &refs).map_err(|e| Failure::user(format!("error: training step {steps}: {e}")))?;
-            let batch_loss = scalar(&values[0]);
-            if !batch_loss.is_finite() {
-                let mut message = format!("error: the loss is {batch_loss} at epoch {}, step {steps}\n", epoch + 1);
-                // The graph as written names the primitive op at fault; the
-                // optimized one only when the graph as written stays finite.
-                let culprit = first_non_finite(&step.graph, &inputs, &refs, loss)
-                    .map(|found| (&step.graph, found))
-                    .or_else(|| {
-                        first_non_finite(&optimized.graph, &inputs, &refs, optimized.roots[0])
-                            .map(|found| (&optimized.graph, found))
-                    });
-                if let Some((graph, (id, origin))) = culprit {
-                    let node = graph.node(id);
-                    let text =
-                        format!("`{}` ({}) is the first to produce a NaN or an infinity", node.op.name(), node.ty);
-                    message.push_str(&match origin {
-                        Some(o) => {
-                            let span = tx_syntax::ast::Span::new(o.start, o.end);
-                            tx_syntax::render(&tx_syntax::Diagnostic::error(span, text), file, &source.text)
-                        }
-                        None => format!("note: node {id}, {text}\n"),
-                    });
+        for (phase_index, (phase, engine)) in phases.iter().zip(&mut engines).enumerate() {
+            (loss_sum, accuracy_sum) = (0.0, 0.0);
+            for (batch_index, rows) in order.chunks(config.batch).enumerate() {
+                if show_progress {
+                    progress(
+                        epoch + 1,
+                        config.epochs,
+                        phase_index * steps_per_epoch + batch_index,
+                        phase_count * steps_per_epoch,
+                        loss_sum / (batch_index * config.batch).max(1) as f64,
+                    );
                 }
-                return Err(Failure::user(message));
-            }
-            loss_sum += batch_loss * rows.len() as f64;
-            if let Some(i) = accuracy {
-                accuracy_sum += scalar(&values[1 + i]) * rows.len() as f64;
-            }
-            let updates = values.into_iter().skip(1 + step.metrics.len());
-            for ((target, _), value) in step.updates.iter().zip(updates) {
-                if let Op::Param { name, .. } = &step.graph.node(*target).op
-                    && let Some(slot) = params.iter_mut().find(|(n, _)| n == name)
-                {
-                    slot.1 = value;
+                let batch = split.train.select(rows);
+                let (x, y) = tensors(&batch, x_dtype);
+                // Fresh noise for every step, from the seed and the step's
+                // place in the run alone, so that a resumed run draws the
+                // same numbers.
+                let place = ((epoch * phase_count + phase_index) * steps_per_epoch + batch_index) as u64;
+                let noise = noise_tensors(&step.graph, &phase.noise, rows.len(), config.seed, place);
+                let refs: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
+                let mut inputs = vec![(x_name.as_str(), &x), (y_name.as_str(), &y)];
+                inputs.extend(noise.iter().map(|(name, t)| (name.as_str(), t)));
+                let values = engine
+                    .run(&inputs, &refs)
+                    .map_err(|e| Failure::user(format!("error: training step {steps}: {e}")))?;
+                let batch_loss = scalar(&values[0]);
+                if !batch_loss.is_finite() {
+                    let mut message = format!("error: the loss is {batch_loss} at epoch {}, step {steps}\n", epoch + 1);
+                    // The graph as written names the primitive op at fault; the
+                    // optimized one only when the graph as written stays finite.
+                    let optimized = &phase.optimized;
+                    let culprit = first_non_finite(&step.graph, &inputs, &refs, loss)
+                        .map(|found| (&step.graph, found))
+                        .or_else(|| {
+                            first_non_finite(&optimized.graph, &inputs, &refs, optimized.roots[0])
+                                .map(|found| (&optimized.graph, found))
+                        });
+                    if let Some((graph, (id, origin))) = culprit {
+                        let node = graph.node(id);
+                        let text =
+                            format!("`{}` ({}) is the first to produce a NaN or an infinity", node.op.name(), node.ty);
+                        message.push_str(&match origin {
+                            Some(o) => {
+                                let span = tx_syntax::ast::Span::new(o.start, o.end);
+                                tx_syntax::render(&tx_syntax::Diagnostic::error(span, text), file, &source.text)
+                            }
+                            None => format!("note: node {id}, {text}\n"),
+                        });
+                    }
+                    return Err(Failure::user(message));
                 }
+                loss_sum += batch_loss * rows.len() as f64;
+                if let Some(i) = accuracy {
+                    accuracy_sum += scalar(&values[1 + i]) * rows.len() as f64;
+                }
+                let updates = values.into_iter().skip(1 + step.metrics.len());
+                for ((target, _), value) in phase.updates.iter().zip(updates) {
+                    if let Op::Param { name, .. } = &step.graph.node(*target).op
+                        && let Some(slot) = params.iter_mut().find(|(n, _)| n == name)
+                    {
+                        slot.1 = value;
+                    }
+                }
+                steps += 1;
             }
-            steps += 1;
         }
         let test_accuracy = match &mut test_engine {
             Some(test) => Some(evaluate_metric(test, &params, &split.test, (&x_name, &y_name), x_dtype)?),
@@ -204,14 +229,41 @@ pub(crate) fn rule_of(config: &tx_learn::TrainConfig) -> Result<Box<dyn tx_learn
     let name = config.rule.as_str();
     tx_learn::rule_for(config).ok_or_else(|| {
         let known = "backprop, fa, dfa, tp, dtp, sdtp, ao_sdtp";
-        if known.split(", ").any(|r| r == name) {
-            Failure::user(format!(
-                "error: the `{name}` rule is not implemented yet; `--rule backprop` trains this model by backpropagation"
-            ))
-        } else {
-            Failure::usage(format!("error: --rule {name}: unknown learning rule; expected one of {known}"))
-        }
+        Failure::usage(format!("error: --rule {name}: unknown learning rule; expected one of {known}"))
     })
+}
+
+/// One phase of the step, optimized: what it updates and the noise inputs
+/// it reads.
+struct PhaseRun {
+    updates: Vec<(NodeId, NodeId)>,
+    noise: Vec<NodeId>,
+    optimized: tx_opt::Optimized,
+}
+
+/// Standard normal draws for each noise input of a step (`rows` examples
+/// fill its symbolic batch dimension), from the run's seed and the step's
+/// place in the run: the same step of a resumed run gets the same numbers.
+fn noise_tensors(graph: &tx_ir::Graph, noise: &[NodeId], rows: usize, seed: u64, place: u64) -> Vec<(String, Tensor)> {
+    let mut rng = Rng::new(seed ^ 0xD1B5_4A32_D192_ED03 ^ place.wrapping_mul(0xA24B_AED4_963E_E407));
+    noise
+        .iter()
+        .filter_map(|&id| {
+            let Op::Input { name, ty } = &graph.node(id).op else { return None };
+            let shape: Vec<usize> = ty.shape.0.iter().map(|d| d.known().unwrap_or(rows)).collect();
+            let count: usize = shape.iter().product();
+            let mut values = Vec::with_capacity(count + 1);
+            while values.len() < count {
+                // Box-Muller, both values of each pair.
+                let radius = (-2.0 * (1.0 - rng.uniform()).ln()).sqrt();
+                let angle = 2.0 * std::f64::consts::PI * rng.uniform();
+                values.push(radius * angle.cos());
+                values.push(radius * angle.sin());
+            }
+            values.truncate(count);
+            Tensor::from_f64s(ty.dtype, &shape, &values).map(|t| (name.clone(), t))
+        })
+        .collect()
 }
 
 /// What one epoch measured.
@@ -414,4 +466,32 @@ fn first_non_finite(
         };
         bad.then(|| (*id, graph.origin(*id)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each step draws its own noise, the same for the same step of any run.
+    #[test]
+    fn noise_is_fresh_at_every_step_and_the_same_when_repeated() {
+        let mut graph = tx_ir::Graph::new();
+        let ty = tx_ir::Type::new(DType::F32, tx_ir::Shape(vec![tx_ir::Dim::sym("B"), tx_ir::Dim::Known(3)]));
+        let a = graph.input("noise.h2", ty.clone()).unwrap();
+        let b = graph.input("noise.h3", ty).unwrap();
+        let draw = |place| noise_tensors(&graph, &[a, b], 5, 7, place);
+        let first = draw(0);
+        assert_eq!(
+            first.iter().map(|(n, t)| (n.as_str(), t.shape().to_vec())).collect::<Vec<_>>(),
+            [("noise.h2", vec![5, 3]), ("noise.h3", vec![5, 3])]
+        );
+        assert_eq!(first, draw(0));
+        assert_ne!(first, draw(1));
+        assert_ne!(first[0].1, first[1].1, "each input its own numbers");
+        assert_ne!(first, noise_tensors(&graph, &[a, b], 5, 8, 0), "another seed");
+        let values: Vec<f64> = (0..200).flat_map(draw).flat_map(|(_, t)| t.to_f64s()).collect();
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
+        assert!(mean.abs() < 0.05 && (variance - 1.0).abs() < 0.05, "standard normal: {mean} {variance}");
+    }
 }

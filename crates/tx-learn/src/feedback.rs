@@ -226,7 +226,7 @@ fn transported_weights(graph: &Graph, loss: NodeId, params: &[NodeId]) -> Vec<No
 /// The nodes of one layer's expression: those `layer` depends on without
 /// passing through another layer boundary (the boundaries themselves are
 /// marked, not entered).
-fn layer_nodes(graph: &Graph, layer: NodeId, boundaries: &[NodeId]) -> Vec<bool> {
+pub(crate) fn layer_nodes(graph: &Graph, layer: NodeId, boundaries: &[NodeId]) -> Vec<bool> {
     let mut inside = vec![false; graph.len()];
     inside[layer.index()] = true;
     for index in (0..=layer.index()).rev() {
@@ -241,7 +241,7 @@ fn layer_nodes(graph: &Graph, layer: NodeId, boundaries: &[NodeId]) -> Vec<bool>
 }
 
 /// The number of units of a [batch, units] value with a known unit count.
-fn units(ty: &Type) -> Option<usize> {
+pub(crate) fn units(ty: &Type) -> Option<usize> {
     match ty.shape.0.as_slice() {
         [_, units] => units.known(),
         _ => None,
@@ -250,8 +250,20 @@ fn units(ty: &Type) -> Option<usize> {
 
 /// A new frozen parameter holding a fixed random matrix.
 fn feedback_matrix(graph: &mut Graph, name: &str, ty: Type, feedback: Feedback) -> Result<NodeId, LearnError> {
+    seeded_glorot(graph, name, ty, feedback, true)
+}
+
+/// A new parameter a rule makes, Glorot-uniform times `feedback.scale`,
+/// drawn from `feedback.seed` and its name.
+pub(crate) fn seeded_glorot(
+    graph: &mut Graph,
+    name: &str,
+    ty: Type,
+    feedback: Feedback,
+    frozen: bool,
+) -> Result<NodeId, LearnError> {
     let seed = name_seed(name) ^ feedback.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    graph.param(name, ty, Init::Glorot { gain: feedback.scale, seed }, true).map_err(internal)
+    graph.param(name, ty, Init::Glorot { gain: feedback.scale, seed }, frozen).map_err(internal)
 }
 
 /// FNV-1a of a name: each feedback matrix's own stream.
@@ -276,7 +288,7 @@ fn transposed(shape: &Shape) -> Shape {
     }
 }
 
-fn param_name(graph: &Graph, param: NodeId) -> Result<&str, LearnError> {
+pub(crate) fn param_name(graph: &Graph, param: NodeId) -> Result<&str, LearnError> {
     match &graph.node(param).op {
         Op::Param { name, .. } => Ok(name),
         _ => Err(LearnError::Internal(format!("{param} is not a parameter"))),

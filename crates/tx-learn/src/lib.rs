@@ -6,9 +6,11 @@
 //! The result is a graph like any other: printed, evaluated, optimized.
 //!
 //! `spec.rs` reads and checks the settings of a `train` block, `optimizer.rs`
-//! builds update graphs, `rule.rs` holds the `Rule` trait and backprop,
-//! `feedback.rs` feedback alignment and direct feedback alignment (target
-//! propagation plugs in beside them).
+//! builds update graphs (one or more phases), `rule.rs` holds the `Rule`
+//! trait and backprop, `feedback.rs` feedback alignment and direct feedback
+//! alignment, `target.rs` the target-propagation family (TP, DTP, SDTP,
+//! AO-SDTP), and `splice.rs` the graph copies it needs (an inverse applied
+//! to an argument, a layer applied to a new input).
 //!
 //! **Architecture invariant:** this crate builds graphs and knows nothing of
 //! syntax, data files or evaluation.
@@ -17,11 +19,15 @@ pub mod feedback;
 pub mod optimizer;
 pub mod rule;
 pub mod spec;
+pub mod splice;
+pub mod target;
 
 pub use feedback::{DirectFeedbackAlignment, Feedback, FeedbackAlignment};
-pub use optimizer::{Optimizer, RunShape, Schedule, StepGraph, build_step};
+pub use optimizer::{Optimizer, Phase, PhaseSchedule, RunShape, Schedule, StepGraph, build_step, build_steps};
 pub use rule::{Backprop, Rule, rule_for, rule_named};
 pub use spec::{SpecError, TrainConfig, read_spec};
+pub use splice::{apply_inverse, reapply_layer};
+pub use target::{TargetPropagation, TargetSettings, Variant};
 
 /// Why a training graph cannot be built.
 #[derive(Clone, Debug, PartialEq, Eq)]

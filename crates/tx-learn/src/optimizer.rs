@@ -9,7 +9,7 @@ use tx_ir::{BinaryOp, DType, Graph, GraphError, Init, Model, NodeId, Op, Scalar,
 
 use crate::LearnError;
 use crate::rule::Rule;
-use crate::spec::number;
+use crate::spec::{TrainConfig, number};
 
 /// How gradients become parameter steps.
 #[derive(Clone, Debug, PartialEq)]
@@ -169,16 +169,51 @@ impl Schedule {
     }
 }
 
+/// How a rule with inverse parameters interleaves their updates with the
+/// forward ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PhaseSchedule {
+    /// Each epoch, one full pass of inverse updates over the mini-batches,
+    /// then one full pass of forward updates (Lee et al.'s code).
+    #[default]
+    Alternating,
+    /// Both kinds of update at every mini-batch.
+    Parallel,
+}
+
 /// A training step: the model's graph with gradients and update nodes
-/// appended. Running it means evaluating `loss`, the metrics and every
-/// update's value from the current parameters, then assigning the updates.
+/// appended. Running it means evaluating `loss`, the metrics and the
+/// updates of a phase from the current parameters, then assigning them.
 #[derive(Clone, Debug)]
 pub struct StepGraph {
     pub graph: Graph,
-    /// (parameter, its next value): model parameters and optimizer state.
+    /// (parameter, its next value): model parameters and optimizer state,
+    /// phase after phase.
     pub updates: Vec<(NodeId, NodeId)>,
+    /// The phases in the order they run: each epoch is one full pass over
+    /// the mini-batches per phase. A rule without inverse parameters (or
+    /// with the `parallel` schedule) has one phase, `step`.
+    pub phases: Vec<Phase>,
+    /// Inputs the rule added (named `noise.<layer>`) that the driver fills
+    /// with fresh standard normal draws before every step; the graph scales
+    /// them. Random ops would give the same values at every step.
+    pub noise: Vec<NodeId>,
     pub loss: NodeId,
     pub metrics: Vec<(String, NodeId)>,
+}
+
+/// One phase of a step: a name and its range of `StepGraph::updates`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Phase {
+    pub name: &'static str,
+    pub updates: std::ops::Range<usize>,
+}
+
+impl StepGraph {
+    /// The updates `phase` assigns.
+    pub fn updates_of(&self, phase: &Phase) -> &[(NodeId, NodeId)] {
+        &self.updates[phase.updates.clone()]
+    }
 }
 
 /// What a step needs to know about the run (for schedules).
@@ -188,7 +223,8 @@ pub struct RunShape {
     pub epochs: usize,
 }
 
-/// Builds the training step of `model` under `rule` and `optimizer`.
+/// Builds the training step of `model` under `rule` and `optimizer`, the
+/// one optimizer of every parameter; the phases are the rule's.
 pub fn build_step(
     model: &Model,
     rule: &dyn Rule,
@@ -197,29 +233,99 @@ pub fn build_step(
     weight_decay: f64,
     run: RunShape,
 ) -> Result<StepGraph, LearnError> {
+    let settings = StepSettings { forward: optimizer, inverse: optimizer, lr_schedule: schedule, weight_decay, run };
+    assemble(model, rule, &settings)
+}
+
+/// Builds the training step of `model` under `rule` with the optimizers of
+/// `config`: `optimizer` for backprop, `fa` and `dfa`; `forward` and
+/// `inverse` for the target-propagation rules.
+pub fn build_steps(
+    model: &Model,
+    rule: &dyn Rule,
+    config: &TrainConfig,
+    run: RunShape,
+) -> Result<StepGraph, LearnError> {
+    let forward = if rule.trains_inverses() { &config.forward } else { &config.optimizer };
+    let settings = StepSettings {
+        forward,
+        inverse: &config.inverse,
+        lr_schedule: &config.lr_schedule,
+        weight_decay: config.weight_decay,
+        run,
+    };
+    assemble(model, rule, &settings)
+}
+
+struct StepSettings<'a> {
+    forward: &'a Optimizer,
+    inverse: &'a Optimizer,
+    lr_schedule: &'a Schedule,
+    weight_decay: f64,
+    run: RunShape,
+}
+
+/// The step graph: the rule's gradients, then one group of updates per
+/// optimizer, each phase with a step counter of its own (`optimizer.step`
+/// for the forward updates, `inverse.step` for an inverse phase), so the
+/// learning-rate schedules count the phase's own steps.
+fn assemble(model: &Model, rule: &dyn Rule, settings: &StepSettings) -> Result<StepGraph, LearnError> {
     let loss = model.loss.ok_or_else(|| LearnError::Model("the model has no `loss` to train".to_string()))?;
     let mut graph = model.graph.clone();
-    let gradients = rule.gradients(&mut graph, model)?;
-    if gradients.is_empty() {
-        return Err(LearnError::Model("the model has no trainable parameters".to_string()));
-    }
+    let forward = rule.gradients(&mut graph, model)?;
     let mut b = Updates { graph, updates: Vec::new() };
-    let step = b.state("optimizer.step", DType::F32, Shape::scalar())?;
-    let lr = b.learning_rate(optimizer.lr(), schedule, step, run)?;
-    for (param, gradient) in gradients {
-        let gradient = if weight_decay > 0.0 {
-            let decay = b.scalar(weight_decay, param)?;
-            let term = b.op(BinaryOp::Mul, decay, param)?;
-            b.op(BinaryOp::Add, gradient, term)?
-        } else {
-            gradient
-        };
-        b.optimize(optimizer, param, gradient, lr, step)?;
+    let mut phases = Vec::new();
+    let schedule = if rule.trains_inverses() { Some(rule.schedule()) } else { None };
+    match schedule {
+        None => {
+            if forward.is_empty() {
+                return Err(LearnError::Model("the model has no trainable parameters".to_string()));
+            }
+            let step = b.state("optimizer.step", DType::F32, Shape::scalar())?;
+            b.group(settings.forward, &forward, step, settings)?;
+            b.count(step)?;
+            phases.push(Phase { name: "step", updates: 0..b.updates.len() });
+        }
+        Some(PhaseSchedule::Parallel) => {
+            let step = b.state("optimizer.step", DType::F32, Shape::scalar())?;
+            let epoch = b.epoch(step, settings.run)?;
+            let inverse = rule.inverse_gradients(&mut b.graph, model, epoch)?;
+            if forward.is_empty() && inverse.is_empty() {
+                return Err(LearnError::Model("the model has no trainable parameters".to_string()));
+            }
+            b.group(settings.forward, &forward, step, settings)?;
+            b.group(settings.inverse, &inverse, step, settings)?;
+            b.count(step)?;
+            phases.push(Phase { name: "step", updates: 0..b.updates.len() });
+        }
+        Some(PhaseSchedule::Alternating) => {
+            // Without inverses to train, the counter would be a parameter
+            // of no use: the graph goes back to what it was.
+            let before = b.graph.clone();
+            let inverse_step = b.state("inverse.step", DType::F32, Shape::scalar())?;
+            let epoch = b.epoch(inverse_step, settings.run)?;
+            let inverse = rule.inverse_gradients(&mut b.graph, model, epoch)?;
+            if forward.is_empty() && inverse.is_empty() {
+                return Err(LearnError::Model("the model has no trainable parameters".to_string()));
+            }
+            if inverse.is_empty() {
+                b.graph = before;
+            } else {
+                b.group(settings.inverse, &inverse, inverse_step, settings)?;
+                b.count(inverse_step)?;
+                phases.push(Phase { name: "inverse", updates: 0..b.updates.len() });
+            }
+            if !forward.is_empty() {
+                let start = b.updates.len();
+                let step = b.state("optimizer.step", DType::F32, Shape::scalar())?;
+                b.group(settings.forward, &forward, step, settings)?;
+                b.count(step)?;
+                phases.push(Phase { name: "forward", updates: start..b.updates.len() });
+            }
+        }
     }
-    let one = b.constant(1.0, DType::F32)?;
-    let next_step = b.op(BinaryOp::Add, step, one)?;
-    b.updates.push((step, next_step));
-    Ok(StepGraph { graph: b.graph, updates: b.updates, loss, metrics: model.metrics.clone() })
+    let noise = b.graph.inputs().iter().copied().filter(|id| id.index() >= model.graph.len()).collect();
+    Ok(StepGraph { graph: b.graph, updates: b.updates, phases, noise, loss, metrics: model.metrics.clone() })
 }
 
 /// Appends update nodes, with graph errors as internal errors.
@@ -285,6 +391,49 @@ impl Updates {
         self.op(BinaryOp::Add, kept, added)
     }
 
+    /// The updates of a group of parameters under one optimizer, whose
+    /// learning rate comes from the counter `step`.
+    fn group(
+        &mut self,
+        optimizer: &Optimizer,
+        gradients: &[(NodeId, NodeId)],
+        step: NodeId,
+        settings: &StepSettings,
+    ) -> Result<(), LearnError> {
+        if gradients.is_empty() {
+            return Ok(());
+        }
+        let lr = self.learning_rate(optimizer.lr(), settings.lr_schedule, step, settings.run)?;
+        for &(param, gradient) in gradients {
+            let gradient = if settings.weight_decay > 0.0 {
+                let decay = self.scalar(settings.weight_decay, param)?;
+                let term = self.op(BinaryOp::Mul, decay, param)?;
+                self.op(BinaryOp::Add, gradient, term)?
+            } else {
+                gradient
+            };
+            self.optimize(optimizer, param, gradient, lr, step)?;
+        }
+        Ok(())
+    }
+
+    /// The counter's next value, `step + 1`.
+    fn count(&mut self, step: NodeId) -> Result<(), LearnError> {
+        let one = self.constant(1.0, DType::F32)?;
+        let next_step = self.op(BinaryOp::Add, step, one)?;
+        self.updates.push((step, next_step));
+        Ok(())
+    }
+
+    /// The epoch of the counter `step`: ⌊step / steps_per_epoch⌋, in f32
+    /// (casts truncate, and the counter is never negative).
+    fn epoch(&mut self, step: NodeId, run: RunShape) -> Result<NodeId, LearnError> {
+        let per_epoch = self.constant(run.steps_per_epoch.max(1) as f64, DType::F32)?;
+        let ratio = self.op(BinaryOp::Div, step, per_epoch)?;
+        let whole = self.add(Op::Cast { dtype: DType::I64 }, &[ratio])?;
+        self.add(Op::Cast { dtype: DType::F32 }, &[whole])
+    }
+
     /// The learning rate of the current step, from the step counter.
     fn learning_rate(
         &mut self,
@@ -294,14 +443,7 @@ impl Updates {
         run: RunShape,
     ) -> Result<NodeId, LearnError> {
         let base = self.constant(lr, DType::F32)?;
-        // The epoch of this step: ⌊step / steps_per_epoch⌋ (casts truncate,
-        // and the step counter is never negative).
-        let epoch = |b: &mut Updates| -> Result<NodeId, LearnError> {
-            let per_epoch = b.constant(run.steps_per_epoch.max(1) as f64, DType::F32)?;
-            let ratio = b.op(BinaryOp::Div, step, per_epoch)?;
-            let whole = b.add(Op::Cast { dtype: DType::I64 }, &[ratio])?;
-            b.add(Op::Cast { dtype: DType::F32 }, &[whole])
-        };
+        let epoch = |b: &mut Updates| b.epoch(step, run);
         match schedule {
             Schedule::Constant => Ok(base),
             Schedule::Step { every, gamma } => {

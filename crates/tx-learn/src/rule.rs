@@ -1,19 +1,49 @@
 //! Learning rules: how a model's parameters get their gradients. A rule is
 //! a transform of the model's graph; the optimizer does the rest. Backprop
 //! is here; feedback alignment (`feedback.rs`) and the target-propagation
-//! family implement the same trait with their own gradient graphs.
+//! family (`target.rs`) implement the same trait with their own gradient
+//! graphs.
 
 use tx_ir::{Graph, Model, NodeId};
 
 use crate::LearnError;
 use crate::feedback::{DirectFeedbackAlignment, FeedbackAlignment};
+use crate::optimizer::PhaseSchedule;
 use crate::spec::TrainConfig;
+use crate::target::{TargetPropagation, Variant};
 
 /// A learning rule: appends, for each parameter it trains, a node holding
 /// the parameter's gradient (or the direction the rule uses in its place).
+///
+/// A rule may also train parameters of its own kind, apart from the forward
+/// ones (target propagation's inverses): those come from
+/// `inverse_gradients`, are stepped by their own optimizer, and run in the
+/// phases `schedule` says.
 pub trait Rule {
     fn name(&self) -> &'static str;
+    /// The forward parameters' gradients (or the rule's directions).
     fn gradients(&self, graph: &mut Graph, model: &Model) -> Result<Vec<(NodeId, NodeId)>, LearnError>;
+    /// Whether the rule trains inverse parameters: then its forward
+    /// parameters take the `forward` optimizer and its inverse ones the
+    /// `inverse` optimizer.
+    fn trains_inverses(&self) -> bool {
+        false
+    }
+    /// The inverse parameters' gradients. `epoch` is an f32 scalar node
+    /// holding the epoch of the phase that applies them (for schedules of
+    /// the rule's own, such as annealed noise).
+    fn inverse_gradients(
+        &self,
+        _graph: &mut Graph,
+        _model: &Model,
+        _epoch: NodeId,
+    ) -> Result<Vec<(NodeId, NodeId)>, LearnError> {
+        Ok(Vec::new())
+    }
+    /// When the inverse updates run, for a rule that has them.
+    fn schedule(&self) -> PhaseSchedule {
+        PhaseSchedule::Parallel
+    }
 }
 
 /// Backpropagation: the exact gradient of the loss for every trainable
@@ -48,6 +78,15 @@ pub fn rule_for(config: &TrainConfig) -> Option<Box<dyn Rule>> {
         "backprop" => Some(Box::new(Backprop)),
         "fa" => Some(Box::new(FeedbackAlignment { feedback: config.feedback })),
         "dfa" => Some(Box::new(DirectFeedbackAlignment { feedback: config.feedback })),
+        "tp" | "dtp" | "sdtp" | "ao_sdtp" => {
+            let variant = match config.rule.as_str() {
+                "tp" => Variant::Tp,
+                "dtp" => Variant::Dtp,
+                "sdtp" => Variant::Sdtp,
+                _ => Variant::AoSdtp,
+            };
+            Some(Box::new(TargetPropagation { variant, settings: config.target.clone(), feedback: config.feedback }))
+        }
         _ => None,
     }
 }

@@ -6,14 +6,16 @@
 use tx_ir::{Setting, TrainSpec};
 
 use crate::feedback::Feedback;
-use crate::optimizer::{Optimizer, Schedule};
+use crate::optimizer::{Optimizer, PhaseSchedule, Schedule};
+use crate::target::TargetSettings;
 
 /// Settings every rule understands.
 const COMMON_KEYS: [&str; 7] = ["epochs", "batch", "optimizer", "lr_schedule", "weight_decay", "seed", "forward"];
 /// Settings of the feedback-alignment rules (read by them; accepted by all).
 const FEEDBACK_ALIGNMENT_KEYS: [&str; 2] = ["feedback_seed", "feedback_scale"];
 /// Settings of the target-propagation rules (read by them; accepted by all).
-const TARGET_PROPAGATION_KEYS: [&str; 4] = ["top_step", "noise", "schedule", "inverse"];
+const TARGET_PROPAGATION_KEYS: [&str; 7] =
+    ["top_step", "noise", "schedule", "inverse", "noise_decay", "reference_quirks", "aux_units"];
 
 /// A problem with one setting (or with the block when `key` is `None`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,13 +30,23 @@ pub struct TrainConfig {
     pub rule: String,
     pub epochs: usize,
     pub batch: usize,
-    /// The optimizer of the forward parameters: `optimizer`, else `forward`.
+    /// The optimizer of the forward parameters of backprop, `fa` and
+    /// `dfa`: `optimizer`, else `forward`.
     pub optimizer: Optimizer,
+    /// The optimizer of the forward parameters of the target-propagation
+    /// rules: `forward`, else `optimizer` (a model may name both, one for
+    /// its backprop baseline).
+    pub forward: Optimizer,
+    /// The optimizer of the inverse parameters: `inverse`, else `forward`.
+    pub inverse: Optimizer,
     pub lr_schedule: Schedule,
     pub weight_decay: f64,
     pub seed: u64,
-    /// The fixed random matrices of `fa` and `dfa`.
+    /// The fixed random matrices of `fa` and `dfa` (and the random
+    /// features of `ao_sdtp`).
     pub feedback: Feedback,
+    /// The settings of the target-propagation rules.
+    pub target: TargetSettings,
 }
 
 impl TrainConfig {
@@ -45,10 +57,13 @@ impl TrainConfig {
             epochs: 10,
             batch: 32,
             optimizer: Optimizer::Sgd { lr: 0.1 },
+            forward: Optimizer::Sgd { lr: 0.1 },
+            inverse: Optimizer::Sgd { lr: 0.1 },
             lr_schedule: Schedule::Constant,
             weight_decay: 0.0,
             seed: 0,
             feedback: Feedback::default(),
+            target: TargetSettings::default(),
         }
     }
 }
@@ -57,6 +72,8 @@ impl TrainConfig {
 pub fn read_spec(spec: &TrainSpec) -> Result<TrainConfig, Vec<SpecError>> {
     let mut config = TrainConfig::default_for(&spec.rule);
     let mut errors = Vec::new();
+    // `optimizer`, `forward`, `inverse`: resolved once all are read.
+    let mut optimizers: [Option<Optimizer>; 3] = [None, None, None];
     let mut fail = |key: &str, message: String| errors.push(SpecError { key: Some(key.to_string()), message });
     for (key, value) in &spec.settings {
         let key = key.as_str();
@@ -86,35 +103,49 @@ pub fn read_spec(spec: &TrainSpec) -> Result<TrainConfig, Vec<SpecError>> {
                 _ => fail(key, format!("`weight_decay` must be a number of 0 or more, not {value}")),
             },
             "optimizer" | "forward" | "inverse" => match Optimizer::from_setting(value) {
-                Ok(optimizer) if key == "optimizer" || (key == "forward" && spec.get("optimizer").is_none()) => {
-                    config.optimizer = optimizer;
-                }
-                Ok(_) => {}
+                Ok(optimizer) => match key {
+                    "optimizer" => optimizers[0] = Some(optimizer),
+                    "forward" => optimizers[1] = Some(optimizer),
+                    _ => optimizers[2] = Some(optimizer),
+                },
                 Err(message) => fail(key, message),
             },
             "lr_schedule" => match Schedule::from_setting(value) {
                 Ok(schedule) => config.lr_schedule = schedule,
                 Err(message) => fail(key, message),
             },
-            "top_step" => {
-                if !number(value).is_some_and(|v| v > 0.0) {
-                    fail(key, format!("`top_step` must be a positive number, not {value}"));
-                }
-            }
+            "top_step" => match number(value) {
+                Some(v) if v > 0.0 && v.is_finite() => config.target.top_step = v,
+                _ => fail(key, format!("`top_step` must be a positive number, not {value}")),
+            },
             "noise" => {
-                let ok = match value {
-                    Setting::List(items) => items.iter().all(|i| number(i).is_some_and(|v| v >= 0.0)),
-                    other => number(other).is_some_and(|v| v >= 0.0),
+                let sigmas: Option<Vec<f64>> = match value {
+                    Setting::List(items) if !items.is_empty() => items.iter().map(sigma).collect(),
+                    Setting::List(_) => None,
+                    other => sigma(other).map(|s| vec![s]),
                 };
-                if !ok {
-                    fail(key, format!("`noise` must be a number of 0 or more, or a list of them, not {value}"));
+                match sigmas {
+                    Some(sigmas) => config.target.noise = sigmas,
+                    None => fail(key, format!("`noise` must be a number of 0 or more, or a list of them, not {value}")),
                 }
             }
-            "schedule" => {
-                if !matches!(value, Setting::Name(n) if n == "alternating" || n == "parallel") {
-                    fail(key, format!("`schedule` must be `alternating` or `parallel`, not {value}"));
-                }
-            }
+            "noise_decay" => match number(value) {
+                Some(v) if v > 0.0 && v.is_finite() => config.target.noise_decay = Some(v),
+                _ => fail(key, format!("`noise_decay` must be a positive number of epochs, not {value}")),
+            },
+            "schedule" => match value {
+                Setting::Name(n) if n == "alternating" => config.target.schedule = PhaseSchedule::Alternating,
+                Setting::Name(n) if n == "parallel" => config.target.schedule = PhaseSchedule::Parallel,
+                _ => fail(key, format!("`schedule` must be `alternating` or `parallel`, not {value}")),
+            },
+            "reference_quirks" => match value {
+                Setting::Bool(b) => config.target.reference_quirks = *b,
+                _ => fail(key, format!("`reference_quirks` must be `true` or `false`, not {value}")),
+            },
+            "aux_units" => match positive_int(value) {
+                Some(n) => config.target.aux_units = n,
+                None => fail(key, format!("`aux_units` must be a whole number of 1 or more, not {value}")),
+            },
             _ => {
                 let known: Vec<&str> = COMMON_KEYS
                     .iter()
@@ -126,7 +157,16 @@ pub fn read_spec(spec: &TrainSpec) -> Result<TrainConfig, Vec<SpecError>> {
             }
         }
     }
+    let [optimizer, forward, inverse] = optimizers;
+    let default = config.optimizer.clone();
+    config.optimizer = optimizer.clone().or_else(|| forward.clone()).unwrap_or_else(|| default.clone());
+    config.forward = forward.or(optimizer).unwrap_or(default);
+    config.inverse = inverse.unwrap_or_else(|| config.forward.clone());
     if errors.is_empty() { Ok(config) } else { Err(errors) }
+}
+
+fn sigma(value: &Setting) -> Option<f64> {
+    number(value).filter(|v| *v >= 0.0 && v.is_finite())
 }
 
 fn positive_int(value: &Setting) -> Option<usize> {
@@ -191,6 +231,62 @@ mod tests {
         let forward = call("rmsprop", vec![("lr", Setting::Float(0.01)), ("centered", Setting::Bool(true))]);
         let config = read_spec(&spec(vec![("forward", forward)])).unwrap();
         assert!(matches!(config.optimizer, Optimizer::RmsProp { centered: true, .. }));
+    }
+
+    #[test]
+    fn reads_the_target_propagation_settings() {
+        let defaults = read_spec(&spec(vec![])).unwrap();
+        assert_eq!(defaults.target, TargetSettings::default());
+        let config = read_spec(&spec(vec![
+            ("top_step", Setting::Float(0.3277)),
+            ("noise", Setting::List(vec![Setting::Float(0.1), Setting::Int(0)])),
+            ("noise_decay", Setting::Int(50)),
+            ("schedule", Setting::Name("parallel".into())),
+            ("reference_quirks", Setting::Bool(true)),
+            ("aux_units", Setting::Int(16)),
+        ]))
+        .unwrap();
+        let expected = TargetSettings {
+            top_step: 0.3277,
+            noise: vec![0.1, 0.0],
+            noise_decay: Some(50.0),
+            schedule: PhaseSchedule::Parallel,
+            reference_quirks: true,
+            aux_units: 16,
+        };
+        assert_eq!(config.target, expected);
+        let errors = read_spec(&spec(vec![
+            ("top_step", Setting::Int(0)),
+            ("noise", Setting::List(vec![])),
+            ("noise_decay", Setting::Float(-1.0)),
+            ("reference_quirks", Setting::Int(1)),
+            ("aux_units", Setting::Float(2.5)),
+        ]))
+        .unwrap_err();
+        let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(messages.len(), 5, "{messages:?}");
+        assert!(messages[0].contains("`top_step` must be a positive number"));
+        assert!(messages[1].contains("`noise` must be a number of 0 or more"));
+        assert!(messages[2].contains("`noise_decay` must be a positive number of epochs"));
+        assert!(messages[3].contains("`reference_quirks` must be `true` or `false`"));
+        assert!(messages[4].contains("`aux_units` must be a whole number"));
+    }
+
+    /// `optimizer` is backprop's, `forward` target propagation's; each
+    /// stands in for the other, and `inverse` defaults to the forward one.
+    #[test]
+    fn each_rule_family_reads_its_optimizer() {
+        let sgd = |lr: f64| call("sgd", vec![("lr", Setting::Float(lr))]);
+        let both =
+            read_spec(&spec(vec![("forward", sgd(0.2)), ("optimizer", sgd(0.1)), ("inverse", sgd(0.3))])).unwrap();
+        assert_eq!(
+            (both.optimizer, both.forward, both.inverse),
+            (Optimizer::Sgd { lr: 0.1 }, Optimizer::Sgd { lr: 0.2 }, Optimizer::Sgd { lr: 0.3 })
+        );
+        let only = read_spec(&spec(vec![("optimizer", sgd(0.1))])).unwrap();
+        assert_eq!((only.forward.clone(), only.inverse), (Optimizer::Sgd { lr: 0.1 }, Optimizer::Sgd { lr: 0.1 }));
+        let forward = read_spec(&spec(vec![("forward", sgd(0.2))])).unwrap();
+        assert_eq!((forward.optimizer, forward.inverse), (Optimizer::Sgd { lr: 0.2 }, Optimizer::Sgd { lr: 0.2 }));
     }
 
     #[test]
