@@ -2,11 +2,14 @@
 //! backprop and against the rules written out by hand, in f64 on the
 //! reference interpreter.
 
-use ndarray::{Array2, Axis, Ix2};
+use ndarray::Axis;
 use tx_ir::{BinaryOp, DType, Graph, Init, Layer, Model, NodeId, Op, ReduceOp, Shape, Type, UnaryOp};
 use tx_learn::{Backprop, DirectFeedbackAlignment, Feedback, FeedbackAlignment, Rule};
 use tx_tensor::Tensor;
 use tx_tensor::rng::Rng;
+
+mod common;
+use common::{evaluate, matrix};
 
 const BATCH: usize = 7;
 
@@ -77,20 +80,6 @@ fn batch(widths: &[usize], seed: u64) -> [(String, Tensor); 2] {
         ("x".to_string(), Tensor::from_f64s(DType::F64, &[BATCH, widths[0]], &x).unwrap()),
         ("y".to_string(), Tensor::from_f64s(DType::I64, &[BATCH], &y).unwrap()),
     ]
-}
-
-/// Evaluates `nodes` of `graph` with `params` (every parameter by name).
-fn evaluate(graph: &Graph, inputs: &[(String, Tensor)], params: &[(String, Tensor)], nodes: &[NodeId]) -> Vec<Tensor> {
-    let inputs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    let params: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    tx_interp::evaluate(graph, &inputs, &params, nodes).unwrap()
-}
-
-fn matrix(t: &Tensor) -> Array2<f64> {
-    match t {
-        Tensor::F64(a) => a.clone().into_dimensionality::<Ix2>().unwrap(),
-        other => panic!("expected an f64 matrix, got {}", other.ty()),
-    }
 }
 
 fn param<'a>(params: &'a [(String, Tensor)], name: &str) -> &'a Tensor {

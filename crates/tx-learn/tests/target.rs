@@ -7,11 +7,14 @@
 
 use std::collections::HashMap;
 
-use ndarray::{Array1, Array2, Axis, Ix1, Ix2};
+use ndarray::{Array1, Array2, Axis, Ix1};
 use tx_ir::{BinaryOp, DType, Dim, Graph, Init, Inverse, Layer, Model, NodeId, Op, ReduceOp, Shape, Type, UnaryOp};
 use tx_learn::{PhaseSchedule, Rule, RunShape, TargetPropagation, TrainConfig, Variant, build_steps};
 use tx_tensor::Tensor;
 use tx_tensor::rng::Rng;
+
+mod common;
+use common::{evaluate, matrix};
 
 const BATCH: usize = 6;
 
@@ -112,19 +115,6 @@ fn inputs(graph: &Graph, widths: &[usize], seed: u64) -> Vec<(String, Tensor)> {
     let y: Vec<f64> = (0..BATCH).map(|_| rng.below(classes) as f64).collect();
     all.push(("y".to_string(), Tensor::from_f64s(DType::I64, &[BATCH], &y).unwrap()));
     all
-}
-
-fn evaluate(graph: &Graph, inputs: &[(String, Tensor)], params: &[(String, Tensor)], nodes: &[NodeId]) -> Vec<Tensor> {
-    let inputs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    let params: Vec<(&str, &Tensor)> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    tx_interp::evaluate(graph, &inputs, &params, nodes).unwrap()
-}
-
-fn matrix(t: &Tensor) -> Array2<f64> {
-    match t {
-        Tensor::F64(a) => a.clone().into_dimensionality::<Ix2>().unwrap(),
-        other => panic!("expected an f64 matrix, got {}", other.ty()),
-    }
 }
 
 fn vector(t: &Tensor) -> Array1<f64> {
