@@ -11,7 +11,8 @@ const MNIST_DTP: &str = include_str!("../examples/mnist_dtp.tx");
 
 fn optimizer(c: &mut Criterion) {
     let model = tx::frontend::compile(MNIST_DTP).model.expect("the example compiles");
-    let spec = tx_learn::read_spec(model.train.as_ref().expect("the example trains")).expect("the train block reads");
+    let spec = tx_learn::read_spec(model.train_block(Some("backprop")).expect("the example trains"))
+        .expect("the train block reads");
     let rule = tx_learn::rule_named("backprop").expect("backprop exists");
     let run = tx_learn::RunShape { steps_per_epoch: 1, epochs: spec.epochs };
     let step = tx_learn::build_step(&model, rule.as_ref(), &spec.optimizer, &spec.lr_schedule, spec.weight_decay, run)

@@ -25,6 +25,14 @@ pub enum Command {
     Run(RunArgs),
     /// Train a model: mini-batches, per-epoch loss and accuracy.
     Train(TrainArgs),
+    /// Train a model by every learning rule, one after the other, on the
+    /// same data and budget, and print their errors as one table.
+    ///
+    /// Each rule trains with the settings of its own `train` block (else
+    /// those of the first block); the epochs, the batch size and the seed
+    /// are the same for all. A rule the model lacks something for is
+    /// skipped, with the reason.
+    Rules(RulesArgs),
     /// Print the gradient graph of a program's loss with respect to its
     /// parameters (all trainable ones, or those named with --wrt).
     Grad {
@@ -37,8 +45,8 @@ pub enum Command {
         /// the optimizer's update of every parameter and state (`next_NAME`).
         #[arg(long)]
         updates: bool,
-        /// The training step of this learning rule (overrides the train
-        /// block; implies --updates).
+        /// The training step of this learning rule, with its own `train`
+        /// block, else the first block's settings (implies --updates).
         #[arg(long, value_name = "RULE", conflicts_with = "wrt")]
         rule: Option<String>,
         /// text: one node per line; dot: Graphviz.
@@ -172,7 +180,8 @@ pub struct OptArgs {
     /// optimizer's update of every parameter and state (`next_NAME`).
     #[arg(long)]
     pub updates: bool,
-    /// With --updates: the learning rule (overrides the train block).
+    /// With --updates: the learning rule, with its own `train` block, else
+    /// the first block's settings.
     #[arg(long, value_name = "RULE", requires = "updates")]
     pub rule: Option<String>,
     /// text: one node per line; dot: Graphviz.
@@ -201,7 +210,8 @@ pub struct CompareArgs {
     /// the next value of every parameter and optimizer state (`next_NAME`).
     #[arg(long)]
     pub updates: bool,
-    /// With --updates: the learning rule (overrides the train block).
+    /// With --updates: the learning rule, with its own `train` block, else
+    /// the first block's settings.
     #[arg(long, value_name = "RULE", requires = "updates")]
     pub rule: Option<String>,
     /// Relative tolerance (default 1e-3 for f32, 1e-7 for f64): an element
@@ -238,17 +248,18 @@ pub struct TrainArgs {
     /// `npz:PATH` (arrays x_train, y_train, x_test, y_test).
     #[arg(long, default_value = "digits", value_name = "DATA")]
     pub data: String,
-    /// Passes over the training data (overrides the train block).
+    /// Passes over the training data (overrides the `train` block).
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
-    /// Examples per step (overrides the train block).
+    /// Examples per step (overrides the `train` block).
     #[arg(long, value_name = "N")]
     pub batch: Option<usize>,
-    /// Seed of the mini-batch shuffling (overrides the train block).
+    /// Seed of the mini-batch shuffling (overrides the `train` block).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// The learning rule (overrides the train block): backprop, fa, dfa,
-    /// tp, dtp, sdtp or ao_sdtp.
+    /// The learning rule: backprop, fa, dfa, tp, dtp, sdtp or ao_sdtp, with
+    /// its own `train` block, else the first block's settings (without it:
+    /// the first block's rule).
     #[arg(long, value_name = "RULE")]
     pub rule: Option<String>,
     /// Write parameters and optimizer state as an .npz (numpy reads it)
@@ -268,6 +279,46 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub backend: BackendArg,
     // The training step and the test-set graph are optimized at this level.
+    #[command(flatten)]
+    pub opt: LevelArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RulesArgs {
+    /// The .tx file: a model with a `loss`, and a `train` block per rule
+    /// (or one whose settings every rule borrows).
+    pub file: PathBuf,
+    /// The rules to train, in this order (default: backprop, fa, dfa, tp,
+    /// dtp, sdtp, ao_sdtp, skipping those the model cannot train by). A
+    /// rule named here that cannot train the model is an error.
+    #[arg(long, value_name = "R,...", value_delimiter = ',')]
+    pub rules: Option<Vec<String>>,
+    /// The data, as for `tx train`: `digits` (the default), `mnist:DIR`,
+    /// `csv:PATH` or `npz:PATH`.
+    #[arg(long, default_value = "digits", value_name = "DATA")]
+    pub data: String,
+    /// Passes over the training data, for every rule (default: the first
+    /// `train` block's, else 10).
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Examples per step, for every rule (default: the first `train`
+    /// block's, else 32).
+    #[arg(long, value_name = "N")]
+    pub batch: Option<usize>,
+    /// Seed of the mini-batch shuffling, for every rule (default: the first
+    /// `train` block's, else 0).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Also write the table as DIR/rules.md and DIR/rules.csv, atomically.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print one JSON line with every rule's numbers instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub backend: BackendArg,
+    // Every rule's training step and the test-set graph are optimized at
+    // this level.
     #[command(flatten)]
     pub opt: LevelArg,
 }

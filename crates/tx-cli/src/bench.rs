@@ -142,7 +142,7 @@ pub fn compile(name: &str, dtype: &str, threads: usize) -> Result<Compiled, Stri
     let mut update_targets: Vec<(NodeId, NodeId)> = Vec::new();
     let mut roots: Vec<NodeId> = model.run_targets().iter().map(|(_, id)| *id).collect();
     if name == "mlp_step" {
-        let spec = model.train.clone().ok_or("the mlp_step workload has no train block")?;
+        let spec = model.train.first().cloned().ok_or("the mlp_step workload has no train block")?;
         let config = tx_learn::read_spec(&spec).map_err(|e| format!("{e:?}"))?;
         let rule = tx_learn::rule_named(&config.rule).ok_or("no backprop rule")?;
         let run = tx_learn::RunShape { steps_per_epoch: 1, epochs: 1 };

@@ -42,6 +42,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             let model = compile(&source)?;
             crate::train::train(&args, &model, &source)
         }
+        Command::Rules(args) => crate::rules::rules(&args),
         Command::Opt(args) => crate::opt::opt(&args),
         Command::Compare(args) => crate::compare::compare(&args),
         Command::Bench(args) => crate::bench::bench(&args),
@@ -128,7 +129,7 @@ pub(crate) fn read_source(path: &Path) -> Result<Source, Failure> {
     }
 }
 
-fn io_reason(e: &std::io::Error) -> String {
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
@@ -193,8 +194,13 @@ fn check(file: &Path, emit: Option<Emit>) -> Result<(), Failure> {
     if !model.layers.is_empty() {
         parts.push(count(model.layers.len(), "layer"));
     }
-    if let Some(train) = &model.train {
-        parts.push(format!("trained by `{}`", train.rule));
+    match model.train.as_slice() {
+        [] => {}
+        [train] => parts.push(format!("trained by `{}`", train.rule)),
+        blocks => {
+            let rules: Vec<String> = blocks.iter().map(|b| format!("`{}`", b.rule)).collect();
+            parts.push(format!("train blocks for {}", rules.join(", ")));
+        }
     }
     outln!("{}: ok ({})", source.name, parts.join(", "));
     Ok(())
@@ -210,9 +216,10 @@ fn graph(file: &Path, format: GraphFormat) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The training step of the model's `train` block (or the defaults, or
-/// `rule`): the graph with every update as an output `next_<name>`; the
-/// updates of every phase of a rule with several are in the one graph.
+/// The training step of the model's first `train` block (or the defaults,
+/// or `rule`'s block): the graph with every update as an output
+/// `next_<name>`; the updates of every phase of a rule with several are in
+/// the one graph.
 fn update_graph(file: &Path, format: GraphFormat, rule: Option<&str>) -> Result<(), Failure> {
     let source = read_source(file)?;
     let model = step_model(&compile(&source)?, rule)?;
@@ -223,16 +230,14 @@ fn update_graph(file: &Path, format: GraphFormat, rule: Option<&str>) -> Result<
     Ok(())
 }
 
-/// The model whose graph is the training step of `model`'s `train` block
-/// (or the defaults), with the next value of every parameter and optimizer
-/// state as an output `next_<name>`; the loss and metrics are the model's.
-/// `rule` overrides the block's learning rule.
+/// The model whose graph is the training step of `model`'s first `train`
+/// block (or the defaults), with the next value of every parameter and
+/// optimizer state as an output `next_<name>`; the loss and metrics are the
+/// model's. `rule` trains by that rule instead, with its own block's
+/// settings when the model has one.
 pub(crate) fn step_model(model: &Model, rule: Option<&str>) -> Result<Model, Failure> {
     let mut model = model.clone();
-    let mut config = crate::train::config_of(&model)?;
-    if let Some(rule) = rule {
-        config.rule = rule.to_string();
-    }
+    let config = crate::train::config_for(&model, rule, crate::train::Overrides::default())?;
     let rule = crate::train::rule_of(&config)?;
     let run = tx_learn::RunShape { steps_per_epoch: 1, epochs: config.epochs };
     let step =

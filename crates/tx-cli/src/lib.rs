@@ -13,6 +13,7 @@ mod compare;
 mod format;
 mod opt;
 mod plot;
+mod rules;
 mod train;
 
 use std::process::ExitCode;

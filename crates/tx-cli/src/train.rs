@@ -1,56 +1,240 @@
 //! `tx train`: builds the training step (rule + optimizer, as update
-//! graphs), then drives it on the reference interpreter: seeded shuffled
-//! mini-batches, one line per epoch (train loss and accuracy, test
-//! accuracy), or one JSON line at the end. A loss that is not finite stops
-//! training with the first node that produced a NaN or an infinity.
+//! graphs), then drives it on the JIT (or the reference interpreter):
+//! seeded shuffled mini-batches, one line per epoch (train loss and
+//! accuracy, test accuracy), or one JSON line at the end. A loss that is not
+//! finite stops training with the first node that produced a NaN or an
+//! infinity.
+//!
+//! The pieces are shared with `tx rules` (`rules.rs`), which trains one
+//! model by several rules in turn: [`config_for`] picks a rule's settings,
+//! [`step_graph`] builds its step and [`drive`] runs it.
 
 use std::path::Path;
 use std::time::Instant;
 
-use tx_data::Dataset;
+use tx_data::{Dataset, Split};
 use tx_ir::{DType, Model, NodeId, Op};
+use tx_learn::{LearnError, StepGraph, TrainConfig};
 use tx_tensor::Tensor;
 use tx_tensor::rng::Rng;
 
 use crate::Failure;
-use crate::args::TrainArgs;
+use crate::args::{Backend, TrainArgs};
+use crate::commands::Source;
 
 /// Test examples evaluated at once.
 const EVAL_BATCH: usize = 1000;
 
-pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) -> Result<(), Failure> {
+pub fn train(args: &TrainArgs, model: &Model, source: &Source) -> Result<(), Failure> {
     let file = source.name.as_str();
-    let mut config = config_of(model)?;
-    if let Some(epochs) = args.epochs {
+    let overrides = Overrides { epochs: args.epochs, batch: args.batch, seed: args.seed };
+    let config = config_for(model, args.rule.as_deref(), overrides)?;
+    let rule = rule_of(&config)?;
+    if model.loss.is_none() {
+        return Err(Failure::user(format!("error: `{file}` has no `loss` to train")));
+    }
+    let split = load(&args.data)?;
+    let data = bind(model, &split, file)?;
+    let step = step_graph(model, rule.as_ref(), &config, split.train.len())
+        .map_err(|e| Failure::user(format!("error: {e}")))?;
+    // A progress bar only where a person watches; pipes and logs get lines.
+    let report = Report {
+        bar: !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        lines: if args.json { Lines::Off } else { Lines::Stdout },
+    };
+    let options = RunOptions {
+        level: args.opt.level.level(),
+        backend: args.backend.backend,
+        checkpoint: args.checkpoint.as_deref(),
+        resume: args.resume.as_deref(),
+        plot: args.plot.as_deref(),
+        report,
+    };
+    let trained = match drive(model, source, &config, &step, &data, &options)? {
+        Ended::Trained(trained) => trained,
+        Ended::Diverged(divergence) => return Err(Failure::user(divergence.message)),
+    };
+    if args.json {
+        let last = &trained.last;
+        let number = |v: Option<f64>| v.filter(|x| x.is_finite()).map_or("null".to_string(), |x| format!("{x}"));
+        crate::commands::write_line(&format!(
+            "{{\"epochs\": {}, \"train_loss\": {}, \"train_accuracy\": {}, \"test_accuracy\": {}, \"seconds\": {}, \"steps_per_second\": {}}}",
+            last.epoch,
+            number(Some(last.train_loss)),
+            number(last.train_accuracy),
+            number(last.test_accuracy),
+            number(Some(trained.seconds)),
+            number(Some(trained.steps_per_second())),
+        ));
+    }
+    Ok(())
+}
+
+/// Settings the command line gives every rule alike, over those of the
+/// `train` block.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Overrides {
+    pub(crate) epochs: Option<usize>,
+    pub(crate) batch: Option<usize>,
+    pub(crate) seed: Option<u64>,
+}
+
+/// The settings of a run by `rule` (or, without one, by the rule of the
+/// model's first `train` block): the block [`Model::train_block`] picks,
+/// checked when the program was compiled, or the defaults; then the
+/// overrides.
+pub(crate) fn config_for(model: &Model, rule: Option<&str>, overrides: Overrides) -> Result<TrainConfig, Failure> {
+    let mut config = match model.train_block(rule) {
+        Some(spec) => tx_learn::read_spec(spec).map_err(|errors| {
+            Failure::user(errors.into_iter().map(|e| format!("error: {}\n", e.message)).collect::<String>())
+        })?,
+        None => TrainConfig::default_for("backprop"),
+    };
+    if let Some(rule) = rule {
+        config.rule = rule.to_string();
+    }
+    if let Some(epochs) = overrides.epochs {
         config.epochs = epochs.max(1);
     }
-    if let Some(batch) = args.batch {
+    if let Some(batch) = overrides.batch {
         config.batch = batch.max(1);
     }
-    if let Some(seed) = args.seed {
+    if let Some(seed) = overrides.seed {
         config.seed = seed;
     }
-    if let Some(rule) = &args.rule {
-        config.rule = rule.clone();
+    Ok(config)
+}
+
+/// The rule `config` names, with its settings, or why it cannot train.
+pub(crate) fn rule_of(config: &TrainConfig) -> Result<Box<dyn tx_learn::Rule>, Failure> {
+    let name = config.rule.as_str();
+    tx_learn::rule_for(config).ok_or_else(|| {
+        let known = tx_learn::spec::RULES.join(", ");
+        Failure::usage(format!("error: --rule {name}: unknown learning rule; expected one of {known}"))
+    })
+}
+
+/// The training step of `rule` under `config`, for a run over `rows`
+/// training examples (the learning-rate schedules count its steps).
+pub(crate) fn step_graph(
+    model: &Model,
+    rule: &dyn tx_learn::Rule,
+    config: &TrainConfig,
+    rows: usize,
+) -> Result<StepGraph, LearnError> {
+    let run = tx_learn::RunShape { steps_per_epoch: rows.div_ceil(config.batch), epochs: config.epochs };
+    tx_learn::build_steps(model, rule, config, run)
+}
+
+/// The data a run trains on, and the model's inputs that receive it.
+pub(crate) struct Data<'a> {
+    pub(crate) split: &'a Split,
+    /// The features input and its element type.
+    pub(crate) x: (String, DType),
+    /// The labels input.
+    pub(crate) y: String,
+}
+
+/// Binds the model's inputs to the data (see [`bind_inputs`]).
+pub(crate) fn bind<'a>(model: &Model, split: &'a Split, file: &str) -> Result<Data<'a>, Failure> {
+    let (x_name, y_name) = bind_inputs(model, &split.train, file)?;
+    let x_dtype = input_dtype(model, &x_name);
+    Ok(Data { split, x: (x_name, x_dtype), y: y_name })
+}
+
+/// How a run shows its progress.
+pub(crate) struct Report {
+    /// A progress bar on stderr, redrawn during each epoch.
+    pub(crate) bar: bool,
+    /// Where each epoch's line goes.
+    pub(crate) lines: Lines,
+}
+
+/// Where a run writes one line per epoch.
+pub(crate) enum Lines {
+    Off,
+    Stdout,
+    /// On stderr, after a prefix (`tx rules`: the rule's name), so that
+    /// stdout keeps only the results.
+    Stderr(String),
+}
+
+/// What a run does besides training.
+pub(crate) struct RunOptions<'a> {
+    pub(crate) level: tx_opt::Level,
+    pub(crate) backend: Backend,
+    /// Parameters and optimizer state written after every epoch.
+    pub(crate) checkpoint: Option<&'a Path>,
+    /// A checkpoint the run continues from.
+    pub(crate) resume: Option<&'a Path>,
+    /// Learning curves drawn after every epoch.
+    pub(crate) plot: Option<&'a Path>,
+    pub(crate) report: Report,
+}
+
+/// How a run ended.
+pub(crate) enum Ended {
+    Trained(Trained),
+    /// The loss stopped being finite.
+    Diverged(Divergence),
+}
+
+/// A run that trained every epoch.
+#[derive(Clone, Debug)]
+pub(crate) struct Trained {
+    /// The last epoch's numbers.
+    pub(crate) last: Epoch,
+    /// The time spent in the epochs (after compiling).
+    pub(crate) seconds: f64,
+    pub(crate) steps: usize,
+}
+
+impl Trained {
+    pub(crate) fn steps_per_second(&self) -> f64 {
+        self.steps as f64 / self.seconds.max(1e-9)
     }
-    let rule = rule_of(&config)?;
+}
+
+/// Where a loss stopped being finite.
+#[derive(Clone, Debug)]
+pub(crate) struct Divergence {
+    /// 1-based.
+    pub(crate) epoch: usize,
+    /// Steps done before it, over every phase.
+    pub(crate) step: usize,
+    pub(crate) loss: f64,
+    /// The whole report: the epoch and step, and the first node that
+    /// produced a NaN or an infinity, shown in the source.
+    pub(crate) message: String,
+}
+
+/// Trains `model` by `step` (built from `config`) on `data`: each phase
+/// of the step optimized and compiled once, then the epochs, each one
+/// pass over seeded shuffled mini-batches per phase, with the test metric
+/// after each.
+pub(crate) fn drive(
+    model: &Model,
+    source: &Source,
+    config: &TrainConfig,
+    step: &StepGraph,
+    data: &Data,
+    options: &RunOptions,
+) -> Result<Ended, Failure> {
+    let file = source.name.as_str();
+    let split = data.split;
+    let (x_name, x_dtype) = (&data.x.0, data.x.1);
+    let y_name = &data.y;
     let Some(loss) = model.loss else {
         return Err(Failure::user(format!("error: `{file}` has no `loss` to train")));
     };
-
-    let split = load(&args.data)?;
-    let (x_name, y_name) = bind_inputs(model, &split.train, file)?;
     let n = split.train.len();
     let steps_per_epoch = n.div_ceil(config.batch);
-    let run = tx_learn::RunShape { steps_per_epoch, epochs: config.epochs };
-    let step =
-        tx_learn::build_steps(model, rule.as_ref(), &config, run).map_err(|e| Failure::user(format!("error: {e}")))?;
     let mut params = tx_interp::init_params(&step.graph);
     let accuracy = model.metrics.iter().position(|(name, _)| name == "accuracy");
     // Each phase of the step and the test-set graph are optimized once,
     // before the loop.
-    let level = args.opt.level.level();
-    let backend = args.backend.backend;
+    let level = options.level;
+    let backend = options.backend;
     let runtime = |e: tx_interp::EvalError| Failure::user(format!("error: {e}"));
     let mut phases = Vec::with_capacity(step.phases.len());
     for phase in &step.phases {
@@ -73,9 +257,8 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
         Some(i) => Some(crate::commands::optimize(&model.graph, &[model.metrics[i].1], level)?),
         None => None,
     };
-    let x_dtype = input_dtype(model, &x_name);
     let mut history: Vec<Epoch> = Vec::new();
-    if let Some(path) = &args.resume {
+    if let Some(path) = options.resume {
         history = resume(path, &mut params)?;
     }
 
@@ -85,8 +268,7 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
     };
     let started = Instant::now();
     let mut steps = 0usize;
-    // A progress bar only where a person watches; pipes and logs get lines.
-    let show_progress = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let show_progress = options.report.bar;
     let mut summary = history.last().cloned().unwrap_or_default();
     let phase_count = phases.len();
     for epoch in history.len()..config.epochs {
@@ -124,6 +306,9 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
                     .map_err(|e| Failure::user(format!("error: training step {steps}: {e}")))?;
                 let batch_loss = scalar(&values[0]);
                 if !batch_loss.is_finite() {
+                    if show_progress {
+                        crate::write_stderr("\r\x1b[2K");
+                    }
                     let mut message = format!("error: the loss is {batch_loss} at epoch {}, step {steps}\n", epoch + 1);
                     // The graph as written names the primitive op at fault; the
                     // optimized one only when the graph as written stays finite.
@@ -146,7 +331,12 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
                             None => format!("note: node {id}, {text}\n"),
                         });
                     }
-                    return Err(Failure::user(message));
+                    return Ok(Ended::Diverged(Divergence {
+                        epoch: epoch + 1,
+                        step: steps,
+                        loss: batch_loss,
+                        message,
+                    }));
                 }
                 loss_sum += batch_loss * rows.len() as f64;
                 if let Some(i) = accuracy {
@@ -164,7 +354,7 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
             }
         }
         let test_accuracy = match &mut test_engine {
-            Some(test) => Some(evaluate_metric(test, &params, &split.test, (&x_name, &y_name), x_dtype)?),
+            Some(test) => Some(evaluate_metric(test, &params, &split.test, (x_name, y_name), x_dtype)?),
             None => None,
         };
         summary = Epoch {
@@ -177,60 +367,32 @@ pub fn train(args: &TrainArgs, model: &Model, source: &crate::commands::Source) 
             crate::write_stderr("\r\x1b[2K");
         }
         history.push(summary.clone());
-        if let Some(path) = &args.checkpoint {
+        if let Some(path) = options.checkpoint {
             save(path, &params, &history)?;
         }
-        if let Some(path) = &args.plot {
+        if let Some(path) = options.plot {
             let svg = crate::plot::learning_curves(&history);
             tx_data::npy::write_atomically(path, svg.as_bytes())
                 .map_err(|e| Failure::user(format!("error: cannot write `{}`: {e}", path.display())))?;
         }
-        if !args.json {
+        let line = || {
             let seconds = started.elapsed().as_secs_f64();
-            crate::commands::write_line(&format!(
+            format!(
                 "epoch {}/{}: train loss {:.4}{}{} ({seconds:.1} s)",
                 summary.epoch,
                 config.epochs,
                 summary.train_loss,
                 summary.train_accuracy.map_or(String::new(), |a| format!(", train accuracy {a:.4}")),
                 summary.test_accuracy.map_or(String::new(), |a| format!(", test accuracy {a:.4}")),
-            ));
+            )
+        };
+        match &options.report.lines {
+            Lines::Off => {}
+            Lines::Stdout => crate::commands::write_line(&line()),
+            Lines::Stderr(prefix) => crate::write_stderr(&format!("{prefix}{}\n", line())),
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
-    if args.json {
-        let number = |v: Option<f64>| v.filter(|x| x.is_finite()).map_or("null".to_string(), |x| format!("{x}"));
-        crate::commands::write_line(&format!(
-            "{{\"epochs\": {}, \"train_loss\": {}, \"train_accuracy\": {}, \"test_accuracy\": {}, \"seconds\": {}, \"steps_per_second\": {}}}",
-            summary.epoch,
-            number(Some(summary.train_loss)),
-            number(summary.train_accuracy),
-            number(summary.test_accuracy),
-            number(Some(seconds)),
-            number(Some(steps as f64 / seconds.max(1e-9))),
-        ));
-    }
-    Ok(())
-}
-
-/// The settings of the model's `train` block (checked when the program was
-/// compiled), or the defaults.
-pub(crate) fn config_of(model: &Model) -> Result<tx_learn::TrainConfig, Failure> {
-    match &model.train {
-        Some(spec) => tx_learn::read_spec(spec).map_err(|errors| {
-            Failure::user(errors.into_iter().map(|e| format!("error: {}\n", e.message)).collect::<String>())
-        }),
-        None => Ok(tx_learn::TrainConfig::default_for("backprop")),
-    }
-}
-
-/// The rule `config` names, with its settings, or why it cannot train.
-pub(crate) fn rule_of(config: &tx_learn::TrainConfig) -> Result<Box<dyn tx_learn::Rule>, Failure> {
-    let name = config.rule.as_str();
-    tx_learn::rule_for(config).ok_or_else(|| {
-        let known = "backprop, fa, dfa, tp, dtp, sdtp, ao_sdtp";
-        Failure::usage(format!("error: --rule {name}: unknown learning rule; expected one of {known}"))
-    })
+    Ok(Ended::Trained(Trained { last: summary, seconds: started.elapsed().as_secs_f64(), steps }))
 }
 
 /// One phase of the step, optimized: what it updates and the noise inputs
@@ -348,7 +510,7 @@ fn resume(path: &Path, params: &mut [(String, Tensor)]) -> Result<Vec<Epoch>, Fa
         .collect())
 }
 
-fn load(data: &str) -> Result<tx_data::Split, Failure> {
+pub(crate) fn load(data: &str) -> Result<Split, Failure> {
     if data == "digits" {
         return tx_data::digits_split().map_err(|e| Failure::user(format!("error: {e}")));
     }

@@ -23,9 +23,6 @@ const MAX_WORK: u64 = 2_000_000;
 /// Largest graph a file may produce.
 const MAX_NODES: usize = 1_000_000;
 
-/// The learning rules a `train` block may name.
-pub const RULES: [&str; 7] = ["backprop", "fa", "dfa", "tp", "dtp", "sdtp", "ao_sdtp"];
-
 /// Lowers a parsed program; the model is meaningful only without errors.
 pub fn lower(program: &ast::Program, source: &str) -> (Model, Vec<Diagnostic>) {
     let mut lowerer = Lowerer::new(program, source);
@@ -34,6 +31,7 @@ pub fn lower(program: &ast::Program, source: &str) -> (Model, Vec<Diagnostic>) {
     }
     lowerer.check_uncalled_functions(program);
     let Lowerer { graph, loss, metrics, layers, train, diagnostics, .. } = lowerer;
+    let train = train.into_iter().map(|(spec, _)| spec).collect();
     (Model { graph, loss, metrics, layers, train }, diagnostics)
 }
 
@@ -84,7 +82,8 @@ pub(crate) struct Lowerer<'a> {
     loss: Option<NodeId>,
     metrics: Vec<(String, NodeId)>,
     layers: Vec<Layer>,
-    train: Option<TrainSpec>,
+    /// The `train` blocks so far, each with where its rule is named.
+    train: Vec<(TrainSpec, Span)>,
     pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
@@ -106,7 +105,7 @@ impl<'a> Lowerer<'a> {
             loss: None,
             metrics: Vec::new(),
             layers: Vec::new(),
-            train: None,
+            train: Vec::new(),
             diagnostics: Vec::new(),
         };
         // Functions may be called before their definition.
@@ -240,7 +239,7 @@ impl<'a> Lowerer<'a> {
                     self.metrics.push((name.name.clone(), node));
                 }
             }
-            ItemKind::Train { rule, settings } => self.train(item.span, rule, settings),
+            ItemKind::Train { rule, settings } => self.train(rule, settings),
         }
     }
 
@@ -448,13 +447,12 @@ impl<'a> Lowerer<'a> {
         Some(Inverse { graph: sub, arg, result })
     }
 
-    fn train(&mut self, span: Span, rule: &Ident, settings: &[ast::Setting]) {
-        if self.train.is_some() {
-            self.report(span, "a program has at most one `train` block");
-            return;
-        }
-        if !RULES.contains(&rule.name.as_str()) {
-            let message = format!("unknown learning rule `{}`; expected one of {}", rule.name, RULES.join(", "));
+    /// A `train` block: its settings are checked whether or not the rule
+    /// already has a block, so that every error of a file is reported.
+    fn train(&mut self, rule: &Ident, settings: &[ast::Setting]) {
+        let rules = tx_learn::spec::RULES;
+        if !rules.contains(&rule.name.as_str()) {
+            let message = format!("unknown learning rule `{}`; expected one of {}", rule.name, rules.join(", "));
             self.report(rule.span, message);
             return;
         }
@@ -480,7 +478,15 @@ impl<'a> Lowerer<'a> {
                 self.report(at, error.message);
             }
         }
-        self.train = Some(spec);
+        if let Some((_, first)) = self.train.iter().find(|(previous, _)| previous.rule == spec.rule) {
+            let (line, col) = self.lines.line_col(first.start);
+            let message =
+                format!("`train {}` is given twice; a program has at most one `train` block per rule", rule.name);
+            let note = format!("the first `train {}` block is at line {line}, column {col}", rule.name);
+            self.diagnostics.push(Diagnostic::error(rule.span, message).with_note(note));
+            return;
+        }
+        self.train.push((spec, rule.span));
     }
 
     /// A setting is data, not a graph: numbers (consts allowed), names,

@@ -1,7 +1,7 @@
 //! What makes a graph a model: the loss, the metrics, the layer boundaries
-//! with their inverses, and the `train` settings. Later stages (autodiff,
-//! the learning-rule transforms, `tx train`) read these; the foundation only
-//! records them, checked and typed.
+//! with their inverses, and the `train` settings, a block per learning rule.
+//! Later stages (autodiff, the learning-rule transforms, `tx train`) read
+//! these; the foundation only records them, checked and typed.
 
 use crate::graph::{Graph, NodeId};
 
@@ -15,7 +15,8 @@ pub struct Model {
     pub metrics: Vec<(String, NodeId)>,
     /// Layer boundaries h_1..h_M in declaration order.
     pub layers: Vec<Layer>,
-    pub train: Option<TrainSpec>,
+    /// The `train` blocks in declaration order, at most one per rule.
+    pub train: Vec<TrainSpec>,
 }
 
 impl Model {
@@ -28,6 +29,14 @@ impl Model {
         let mut targets: Vec<(String, NodeId)> = self.loss.map(|l| ("loss".to_string(), l)).into_iter().collect();
         targets.extend(self.metrics.iter().cloned());
         targets
+    }
+
+    /// The `train` block that trains by `rule`: the block named after it,
+    /// else the first block, whose settings a model written for one rule
+    /// lends to every other (it still has to declare what that rule needs).
+    /// Without a rule, the first block. `None` when the model has no block.
+    pub fn train_block(&self, rule: Option<&str>) -> Option<&TrainSpec> {
+        rule.and_then(|rule| self.train.iter().find(|spec| spec.rule == rule)).or_else(|| self.train.first())
     }
 }
 
@@ -97,5 +106,27 @@ impl std::fmt::Display for Setting {
                 write!(f, "{name}({})", parts.join(", "))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(rule: &str) -> TrainSpec {
+        TrainSpec { rule: rule.to_string(), settings: vec![("epochs".to_string(), Setting::Int(1))] }
+    }
+
+    #[test]
+    fn a_rule_trains_by_its_own_block_else_by_the_first() {
+        let mut model = Model::default();
+        assert_eq!(model.train_block(None), None);
+        assert_eq!(model.train_block(Some("fa")), None);
+        model.train = vec![block("dtp"), block("backprop")];
+        let rule_of = |rule: Option<&str>| model.train_block(rule).map(|spec| spec.rule.as_str());
+        assert_eq!(rule_of(None), Some("dtp"));
+        assert_eq!(rule_of(Some("backprop")), Some("backprop"));
+        assert_eq!(rule_of(Some("dtp")), Some("dtp"));
+        assert_eq!(rule_of(Some("fa")), Some("dtp"), "a rule without a block borrows the first");
     }
 }

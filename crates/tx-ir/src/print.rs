@@ -55,7 +55,7 @@ pub fn print_model(model: &Model) -> String {
             }
         }
     }
-    if let Some(train) = &model.train {
+    for train in &model.train {
         let _ = writeln!(out, "train {} {{", train.rule);
         for (key, value) in &train.settings {
             let _ = writeln!(out, "  {key} = {value}");

@@ -9,6 +9,11 @@ use crate::feedback::Feedback;
 use crate::optimizer::{Optimizer, PhaseSchedule, Schedule};
 use crate::target::TargetSettings;
 
+/// The learning rules a `train` block may name, in the order tables list
+/// them: backprop, then the feedback-alignment and target-propagation
+/// families.
+pub const RULES: [&str; 7] = ["backprop", "fa", "dfa", "tp", "dtp", "sdtp", "ao_sdtp"];
+
 /// Settings every rule understands.
 const COMMON_KEYS: [&str; 7] = ["epochs", "batch", "optimizer", "lr_schedule", "weight_decay", "seed", "forward"];
 /// Settings of the feedback-alignment rules (read by them; accepted by all).

@@ -593,7 +593,7 @@ fn mnist_dtp_training_step() {
     let source = std::fs::read_to_string(path).unwrap();
     let compiled = tx_frontend::compile(&source);
     let model = compiled.model.unwrap_or_else(|| panic!("{:?}", compiled.diagnostics));
-    let config = tx_learn::read_spec(model.train.as_ref().unwrap()).unwrap();
+    let config = tx_learn::read_spec(model.train_block(Some("backprop")).unwrap()).unwrap();
     let run = tx_learn::RunShape { steps_per_epoch: 1, epochs: config.epochs };
     let step = tx_learn::build_step(
         &model,
