@@ -242,21 +242,8 @@ fn tolerance(text: &str) -> Result<f64, String> {
 pub struct TrainArgs {
     /// The .tx file: a model with a `loss` (and a `train` block, or defaults).
     pub file: PathBuf,
-    /// The data: `digits` (embedded, the default), `mnist:DIR` (IDX files,
-    /// gzip or not; a DIR with only the t10k files is split 8,000/2,000),
-    /// `csv:PATH` (label in the last column; a fixed seeded 80/20 split) or
-    /// `npz:PATH` (arrays x_train, y_train, x_test, y_test).
-    #[arg(long, default_value = "digits", value_name = "DATA")]
-    pub data: String,
-    /// Passes over the training data (overrides the `train` block).
-    #[arg(long, value_name = "N")]
-    pub epochs: Option<usize>,
-    /// Examples per step (overrides the `train` block).
-    #[arg(long, value_name = "N")]
-    pub batch: Option<usize>,
-    /// Seed of the mini-batch shuffling (overrides the `train` block).
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub run: DataArgs,
     /// The learning rule: backprop, fa, dfa, tp, dtp, sdtp or ao_sdtp, with
     /// its own `train` block, else the first block's settings (without it:
     /// the first block's rule).
@@ -283,6 +270,29 @@ pub struct TrainArgs {
     pub opt: LevelArg,
 }
 
+/// The data and the budget of a training run (`tx train`, and every rule
+/// of `tx rules`).
+#[derive(Debug, clap::Args)]
+pub struct DataArgs {
+    /// The data: `digits` (embedded, the default), `mnist:DIR` (IDX files,
+    /// gzip or not; a DIR with only the t10k files is split 8,000/2,000),
+    /// `csv:PATH` (label in the last column; a fixed seeded 80/20 split) or
+    /// `npz:PATH` (arrays x_train, y_train, x_test, y_test).
+    #[arg(long, default_value = "digits", value_name = "DATA")]
+    pub data: String,
+    /// Passes over the training data (default: the `train` block's, else
+    /// 10).
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Examples per step (default: the `train` block's, else 32).
+    #[arg(long, value_name = "N")]
+    pub batch: Option<usize>,
+    /// Seed of the mini-batch shuffling (default: the `train` block's, else
+    /// 0).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct RulesArgs {
     /// The .tx file: a model with a `loss`, and a `train` block per rule
@@ -293,22 +303,9 @@ pub struct RulesArgs {
     /// rule named here that cannot train the model is an error.
     #[arg(long, value_name = "R,...", value_delimiter = ',')]
     pub rules: Option<Vec<String>>,
-    /// The data, as for `tx train`: `digits` (the default), `mnist:DIR`,
-    /// `csv:PATH` or `npz:PATH`.
-    #[arg(long, default_value = "digits", value_name = "DATA")]
-    pub data: String,
-    /// Passes over the training data, for every rule (default: the first
-    /// `train` block's, else 10).
-    #[arg(long, value_name = "N")]
-    pub epochs: Option<usize>,
-    /// Examples per step, for every rule (default: the first `train`
-    /// block's, else 32).
-    #[arg(long, value_name = "N")]
-    pub batch: Option<usize>,
-    /// Seed of the mini-batch shuffling, for every rule (default: the first
-    /// `train` block's, else 0).
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
+    /// The data and the budget, the same for every rule.
+    #[command(flatten)]
+    pub run: DataArgs,
     /// Also write the table as DIR/rules.md and DIR/rules.csv, atomically.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

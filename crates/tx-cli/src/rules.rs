@@ -27,9 +27,13 @@ pub fn rules(args: &RulesArgs) -> Result<(), Failure> {
     }
     // The budget: the command line's, else the first block's, else the
     // defaults of `tx train`; the same for every rule.
-    let first = train::config_for(&model, None, Overrides { epochs: args.epochs, batch: args.batch, seed: args.seed })?;
+    let first = train::config_for(
+        &model,
+        None,
+        Overrides { epochs: args.run.epochs, batch: args.run.batch, seed: args.run.seed },
+    )?;
     let budget = Budget { epochs: first.epochs, batch: first.batch, seed: first.seed };
-    let split = train::load(&args.data)?;
+    let split = train::load(&args.run.data)?;
     let data = train::bind(&model, &split, file)?;
 
     // Every step is built before any rule trains, so that a rule named on
@@ -90,7 +94,7 @@ pub fn rules(args: &RulesArgs) -> Result<(), Failure> {
 
     let caption = format!(
         "`{file}` on {} ({} training, {} test examples): {}, seed {}.",
-        args.data,
+        args.run.data,
         split.train.len(),
         split.test.len(),
         budget.text(),
@@ -102,7 +106,7 @@ pub fn rules(args: &RulesArgs) -> Result<(), Failure> {
         write_table(dir, "rules.csv", &csv(&rows))?;
     }
     if args.json {
-        crate::commands::write_line(&json(&args.data, &budget, &rows));
+        crate::commands::write_line(&json(&args.run.data, &budget, &rows));
     } else {
         crate::commands::write_stdout(&markdown);
     }

@@ -27,13 +27,13 @@ const EVAL_BATCH: usize = 1000;
 
 pub fn train(args: &TrainArgs, model: &Model, source: &Source) -> Result<(), Failure> {
     let file = source.name.as_str();
-    let overrides = Overrides { epochs: args.epochs, batch: args.batch, seed: args.seed };
+    let overrides = Overrides { epochs: args.run.epochs, batch: args.run.batch, seed: args.run.seed };
     let config = config_for(model, args.rule.as_deref(), overrides)?;
     let rule = rule_of(&config)?;
     if model.loss.is_none() {
         return Err(Failure::user(format!("error: `{file}` has no `loss` to train")));
     }
-    let split = load(&args.data)?;
+    let split = load(&args.run.data)?;
     let data = bind(model, &split, file)?;
     let step = step_graph(model, rule.as_ref(), &config, split.train.len())
         .map_err(|e| Failure::user(format!("error: {e}")))?;
