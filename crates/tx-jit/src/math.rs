@@ -67,14 +67,19 @@ pub(crate) fn float_unary(b: &mut FunctionBuilder, op: UnaryOp, ty: Type, x: Val
         }
         UnaryOp::Exp => exp(b, ty, x),
         UnaryOp::Log => log(b, ty, x),
-        UnaryOp::Log1p => log1p(b, ty, x),
-        UnaryOp::Expm1 => expm1(b, ty, x),
-        UnaryOp::Tanh => tanh(b, ty, x),
-        UnaryOp::Sigmoid => sigmoid(b, ty, x),
-        UnaryOp::Softplus => softplus(b, ty, x),
+        // log(1 + x) and e^x - 1, accurate (relative) near 0.
+        UnaryOp::Log1p => lift1(b, ty, x, |e, x| e.log1p(x)),
+        UnaryOp::Expm1 => lift1(b, ty, x, |e, x| e.expm1(x)),
+        // ±1 at ±inf, -0 at -0, relative accuracy for tiny x.
+        UnaryOp::Tanh => lift1(b, ty, x, |e, x| e.tanh(x)),
+        // As the interpreter computes it: 1/(1+e^-x) for x >= 0, e^x/(1+e^x)
+        // below (it never overflows, and is relative-accurate for x < 0).
+        UnaryOp::Sigmoid => lift1(b, ty, x, |e, x| e.sigmoid(x)),
+        // log(1 + e^x) = max(x, 0) + log1p(e^-|x|).
+        UnaryOp::Softplus => lift1(b, ty, x, |e, x| e.softplus(x)),
         UnaryOp::Relu => relu(b, ty, x),
-        UnaryOp::Sin => sin(b, ty, x),
-        UnaryOp::Cos => cos(b, ty, x),
+        UnaryOp::Sin => lift1(b, ty, x, |e, x| e.sin(x)),
+        UnaryOp::Cos => lift1(b, ty, x, |e, x| e.cos(x)),
         UnaryOp::Sign => sign(b, ty, x),
         UnaryOp::Not => return None,
     })
@@ -125,46 +130,9 @@ pub(crate) fn exp_nonpositive(b: &mut FunctionBuilder, ty: Type, x: Value) -> Va
     lift1(b, ty, x, |e, x| e.exp_ftz(x))
 }
 
-/// e^x - 1, accurate (relative) near 0.
-pub(crate) fn expm1(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
-    lift1(b, ty, x, |e, x| e.expm1(x))
-}
-
 /// The natural logarithm: -inf at ±0, NaN below 0, +inf at +inf.
 pub(crate) fn log(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
     lift1(b, ty, x, |e, x| e.log(x))
-}
-
-/// log(1 + x), accurate (relative) near 0.
-pub(crate) fn log1p(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
-    lift1(b, ty, x, |e, x| e.log1p(x))
-}
-
-/// tanh(x): ±1 at ±inf, -0 at -0, relative accuracy for tiny x.
-pub(crate) fn tanh(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
-    lift1(b, ty, x, |e, x| e.tanh(x))
-}
-
-/// 1 / (1 + e^-x), computed as the interpreter does: 1/(1+e^-x) for x >= 0,
-/// e^x/(1+e^x) below (so it never overflows and is relative-accurate for
-/// negative x).
-pub(crate) fn sigmoid(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
-    lift1(b, ty, x, |e, x| e.sigmoid(x))
-}
-
-/// log(1 + e^x) = max(x, 0) + log1p(e^-|x|).
-pub(crate) fn softplus(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
-    lift1(b, ty, x, |e, x| e.softplus(x))
-}
-
-/// sin(x).
-pub(crate) fn sin(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
-    lift1(b, ty, x, |e, x| e.sin(x))
-}
-
-/// cos(x).
-pub(crate) fn cos(b: &mut FunctionBuilder, ty: Type, x: Value) -> Value {
-    lift1(b, ty, x, |e, x| e.cos(x))
 }
 
 /// x if x > 0 or x is NaN, else +0.
