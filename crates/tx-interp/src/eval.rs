@@ -32,16 +32,7 @@ pub fn evaluate(
 ) -> Result<Vec<Tensor>, EvalError> {
     let Call { live, given, shapes } = bind_call(graph, inputs, params, outputs)?;
 
-    // The last node that reads each value; outputs are kept to the end.
-    let mut last_use: Vec<usize> = vec![0; graph.len()];
-    for (id, node) in graph.nodes().filter(|(id, _)| live[id.index()]) {
-        for input in &node.inputs {
-            last_use[input.index()] = id.index();
-        }
-    }
-    for output in outputs {
-        last_use[output.index()] = usize::MAX;
-    }
+    let last_use = graph.last_uses(&live, outputs);
 
     let mut values: Vec<Option<Cow<'_, Tensor>>> = (0..graph.len()).map(|_| None).collect();
     for (id, node) in graph.nodes().filter(|(id, _)| live[id.index()]) {

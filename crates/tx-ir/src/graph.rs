@@ -294,6 +294,22 @@ impl Graph {
         live
     }
 
+    /// The index of the last live node reading each node's value (0 for
+    /// none), with `usize::MAX` for `outputs`, which are kept to the end:
+    /// what evaluators free buffers by.
+    pub fn last_uses(&self, live: &[bool], outputs: &[NodeId]) -> Vec<usize> {
+        let mut last_use = vec![0; self.len()];
+        for (id, node) in self.nodes().filter(|(id, _)| live[id.index()]) {
+            for input in &node.inputs {
+                last_use[input.index()] = id.index();
+            }
+        }
+        for output in outputs {
+            last_use[output.index()] = usize::MAX;
+        }
+        last_use
+    }
+
     /// The petgraph inside, for algorithms (read only).
     pub fn petgraph(&self) -> &DiGraph<Node, u32, u32> {
         &self.dag

@@ -274,16 +274,7 @@ pub(crate) fn build(
     shapes: &[Vec<usize>],
     kernels: &mut Kernels,
 ) -> Result<Plan, (NodeId, String)> {
-    // The last node reading each node's value.
-    let mut last_use: Vec<usize> = vec![0; graph.len()];
-    for (id, node) in graph.nodes().filter(|(id, _)| live[id.index()]) {
-        for input in &node.inputs {
-            last_use[input.index()] = id.index();
-        }
-    }
-    for output in outputs {
-        last_use[output.index()] = usize::MAX;
-    }
+    let last_use = graph.last_uses(live, outputs);
     let mut builder = Builder {
         graph,
         shapes,
