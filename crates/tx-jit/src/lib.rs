@@ -246,10 +246,11 @@ impl Executable {
         updates: &[(usize, usize)],
     ) -> Result<Outputs<'_>, EvalError> {
         let mut targets = Vec::with_capacity(updates.len());
+        let given = params.len();
         for &(output, param) in updates {
             let bad = |message: String| EvalError::Runtime { node: NodeId(0), message };
             let Some((name, tensor)) = params.get_mut(param) else {
-                return Err(bad(format!("update {output} names parameter {param}, but {} were given", updates.len())));
+                return Err(bad(format!("update {output} names parameter {param}, but {given} were given")));
             };
             let Some(info) = self.graph.param_named(name) else {
                 return Err(bad(format!("the graph has no parameter `{name}` to update")));

@@ -82,3 +82,21 @@ fn updates_in_place_agree_with_copies() {
         agree("output W_again = W - 0.1 * (transpose(x) @ y)\n", threads);
     }
 }
+
+#[test]
+fn bad_updates_are_errors() {
+    let (graph, _, mut exe) = compiled(&program(""), 1);
+    let mut params = tx_interp::init_params(&graph);
+    let x = tx_interp::random_inputs(&graph, 0, &[("B", 3)]).expect("inputs");
+    let x: Vec<(&str, &Tensor)> = x.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let count = params.len();
+    let mut refs: Vec<(&str, &mut Tensor)> = params.iter_mut().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut message =
+        |updates: &[(usize, usize)], refs: &mut Vec<(&str, &mut Tensor)>| match exe.call_updating(&x, refs, updates) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{updates:?} was accepted"),
+        };
+    assert!(message(&[(1, count)], &mut refs).contains(&format!("but {count} were given")));
+    assert!(message(&[(9, 0)], &mut refs).contains("out of range or repeated"));
+    assert!(message(&[(1, 0), (2, 0)], &mut refs).contains("out of range or repeated"));
+}
